@@ -1,0 +1,95 @@
+"""The NFVO REST service: FastAPI app assembly and its start-up/shut-down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from nfvo.content_store import ContentStore
+from nfvo.settings import Settings
+from nfvo.vnfpkgm import api_content, api_packages, api_subscriptions
+from nfvo.vnfpkgm.schemas import API_MAJOR, API_NAME, API_VERSION
+from nfvo.vnfpkgm.service import PackageService
+from sol013.notify import NotificationClient, RetryPolicy
+from sol013.oauth2 import TokenIssuer, token_router
+from sol013.outbox import NotificationDispatcher
+from sol013.problem import install_problem_handlers
+from sol013.versioning import ApiSpec, api_versions_router, install_version_headers
+from store.base import make_engine, make_session_factory
+from store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+VNFPKGM = ApiSpec(name=API_NAME, major=API_MAJOR, versions=(API_VERSION,))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        sessions = make_session_factory(engine)
+        client = NotificationClient()
+        dispatcher = NotificationDispatcher(
+            sessions,
+            client,
+            RetryPolicy(
+                max_attempts=settings.notification_max_attempts,
+                base_delay=settings.notification_base_delay,
+            ),
+            poll_interval=settings.notification_poll_seconds,
+        )
+        loop = asyncio.get_running_loop()
+
+        def wake_dispatcher() -> None:
+            # Onboarding threads finish outside the event loop.
+            loop.call_soon_threadsafe(dispatcher.wake)
+
+        packages = PackageService(
+            sessions, ContentStore(settings.content_dir), settings, on_notify=wake_dispatcher
+        )
+        interrupted = packages.recover()
+        if interrupted:
+            log.warning("%d package upload(s) were interrupted and reset to CREATED", interrupted)
+        app.state.settings = settings
+        app.state.session_factory = sessions
+        app.state.token_issuer = TokenIssuer(
+            settings.token_secret(), ttl_seconds=settings.token_ttl_seconds
+        )
+        app.state.auth_enabled = settings.auth_enabled
+        app.state.packages = packages
+        app.state.notification_client = client
+        stop = asyncio.Event()
+        delivery = asyncio.create_task(dispatcher.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            dispatcher.wake()
+            await delivery
+            await asyncio.to_thread(packages.shutdown)
+            await client.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="nfv-mano NFVO",
+        summary="ETSI NFV-SOL005 VNF Package Management",
+        version=API_VERSION,
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    install_version_headers(app, [VNFPKGM])
+    app.include_router(
+        token_router(lambda: app.state.session_factory, lambda: app.state.token_issuer)
+    )
+    app.include_router(api_versions_router(VNFPKGM))
+    app.include_router(api_packages.router)
+    app.include_router(api_content.router)
+    app.include_router(api_subscriptions.router)
+    return app

@@ -1,0 +1,152 @@
+"""`make demo`: run the NFVO on embedded defaults and onboard the project's VNF packages.
+
+Leaves the service running in the background (pid and log in the data
+directory); `make stop` (this module with --stop) stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from descriptors.build import build_csar
+from nfvo.admin import create_api_client
+from nfvo.cli.client import ApiClient, CliError
+from nfvo.cli.config import CliConfig, save_config
+from nfvo.cli.main import _packages_table
+from nfvo.settings import Settings
+from sol013.oauth2 import delete_client
+from store.base import make_engine, make_session_factory, transaction
+
+PACKAGES = ("nat", "slb", "cen", "vpn")
+SOURCE = Path(__file__).resolve().parent.parent / "descriptors" / "packages"
+DEMO_CLIENT = "nfvctl-demo"
+out = Console()
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.data_dir / "nfvo.pid"
+
+
+def _running_pid(settings: Settings) -> int | None:
+    try:
+        pid = int(_pid_file(settings).read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def stop(settings: Settings) -> None:
+    pid = _running_pid(settings)
+    if pid is None:
+        out.print("the demo service is not running")
+        _pid_file(settings).unlink(missing_ok=True)
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _pid_file(settings).unlink(missing_ok=True)
+    out.print(f"stopped the demo service (pid {pid})")
+
+
+def _fresh_client(settings: Settings) -> str:
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            delete_client(session, DEMO_CLIENT)
+    except Exception:
+        pass
+    finally:
+        engine.dispose()
+    return create_api_client(DEMO_CLIENT, ["vnfpkgm:v2:all"], settings=settings)
+
+
+def _start(settings: Settings, port: int) -> int:
+    log = (settings.data_dir / "nfvo.log").open("ab")
+    env = {**os.environ, "NFVO_DATA_DIR": str(settings.data_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nfvo.cli.main", "serve", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    _pid_file(settings).write_text(str(proc.pid))
+    return proc.pid
+
+
+def _wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/vnfpkgm/api_versions", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise CliError(f"the service did not answer on {url} within {timeout:.0f}s")
+
+
+def run(settings: Settings, port: int) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    secret = _fresh_client(settings)
+    config = CliConfig(url=url, client_id=DEMO_CLIENT, client_secret=secret)
+    save_config(config)
+    save_config(config, settings.data_dir / "nfvctl.json")
+    csar_dir = settings.data_dir / "csars"
+    csar_dir.mkdir(exist_ok=True)
+    csars = {name: build_csar(SOURCE / name, csar_dir / f"{name}.csar") for name in PACKAGES}
+    pid = _running_pid(settings)
+    if pid is None:
+        pid = _start(settings, port)
+        out.print(f"started the NFVO (pid {pid}) on {url}; log: {settings.data_dir / 'nfvo.log'}")
+    _wait_ready(url)
+    with ApiClient(config) as client:
+        onboarded = {p.get("vnfProductName") for p in client.list_packages()}
+        for name, csar in csars.items():
+            if name.upper() in onboarded:
+                continue
+            pkg_id = client.create_package({"source": f"descriptors/packages/{name}"})["id"]
+            client.upload_package(pkg_id, csar)
+            client.wait_onboarded(pkg_id)
+            client.set_operational_state(pkg_id, "ENABLED")
+        out.print(_packages_table(client.list_packages()))
+    out.print(
+        f"The NFVO keeps running on {url} (OpenAPI at {url}/docs). "
+        "Try: .venv/bin/nfvctl package list   Stop it with: make stop"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stop", action="store_true", help="stop the demo service")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    if args.stop:
+        stop(settings)
+        return
+    try:
+        run(settings, int(os.environ.get("PORT", "8080")))
+    except CliError as exc:
+        out.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

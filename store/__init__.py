@@ -1,0 +1,1 @@
+"""The relational store shared by the MANO services (SQLAlchemy 2, Alembic)."""

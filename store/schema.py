@@ -1,0 +1,19 @@
+"""Imports every module that defines tables, so `Base.metadata` holds the whole schema.
+
+Alembic's autogenerate and the tests' schema checks read the metadata from here.
+"""
+
+from __future__ import annotations
+
+import sol013.outbox
+from sqlalchemy import MetaData
+
+import nfvo.vnfpkgm.models
+import sol013.oauth2_clients
+from store.base import Base
+
+MODULES = (nfvo.vnfpkgm.models, sol013.oauth2_clients, sol013.outbox)
+
+
+def metadata() -> MetaData:
+    return Base.metadata

@@ -1,0 +1,155 @@
+"""A real NFVO served over HTTP on loopback, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from descriptors.build import build_csar
+from nfvo.app import create_app
+from nfvo.settings import Settings
+from sol013.oauth2 import create_client
+from store.base import transaction
+from tests.support.live_server import serve
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "descriptors" / "packages"
+SAMPLE_NAMES = ("nat", "slb", "cen", "vpn")
+VERSION = "2.4.0"
+PKGS = "/vnfpkgm/v2/vnf_packages"
+CLIENTS = {
+    "admin": ["vnfpkgm:v2:all"],
+    "reader": ["vnfpkgm:v2:readonly"],
+    "stranger": ["vnflcm:v2:all"],
+}
+
+
+@dataclass
+class Nfvo:
+    """A running service and clients for it."""
+
+    url: str
+    app: FastAPI
+    settings: Settings
+    secrets: dict[str, str] = field(default_factory=dict)
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def token(self, client_id: str) -> str:
+        resp = httpx.post(
+            f"{self.url}/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, self.secrets[client_id]),
+        )
+        assert resp.status_code == 200, resp.text
+        return str(resp.json()["access_token"])
+
+    def client(self, client_id: str | None = "admin") -> httpx.Client:
+        headers = {"Version": VERSION}
+        if client_id is not None:
+            headers["Authorization"] = f"Bearer {self.token(client_id)}"
+        http = httpx.Client(base_url=self.url, headers=headers, timeout=60)
+        self.clients.append(http)
+        return http
+
+    def wait_state(
+        self, http: httpx.Client, pkg_id: str, states: tuple[str, ...], timeout: float = 90
+    ) -> dict[str, Any]:
+        """Poll until onboardingState is one of `states` and no longer in flux."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info: dict[str, Any] = http.get(f"{PKGS}/{pkg_id}", params={"all_fields": ""}).json()
+            settled = info["onboardingState"] in states and (
+                info["onboardingState"] != "CREATED" or "onboardingFailureDetails" in info
+            )
+            if settled:
+                return info
+            assert time.monotonic() < deadline, f"package stuck in {info['onboardingState']}"
+            time.sleep(0.05)
+
+    def onboard(self, http: httpx.Client, csar: Path) -> dict[str, Any]:
+        pkg_id = http.post(PKGS, json={}).json()["id"]
+        resp = http.put(
+            f"{PKGS}/{pkg_id}/package_content",
+            content=csar.read_bytes(),
+            headers={"Content-Type": "application/zip"},
+        )
+        assert resp.status_code == 202, resp.text
+        info = self.wait_state(http, pkg_id, ("ONBOARDED", "CREATED"))
+        assert info["onboardingState"] == "ONBOARDED", info.get("onboardingFailureDetails")
+        return info
+
+
+NfvoFactory = Callable[..., Nfvo]
+
+
+@pytest.fixture
+def nfvo_factory(database_url: str, tmp_path: Path) -> Iterator[NfvoFactory]:
+    """Start services with custom settings; all are stopped at the end of the test."""
+    stack: list[Any] = []
+    secrets: dict[str, str] = {}
+
+    def start(**overrides: Any) -> Nfvo:
+        uploads = tmp_path / "uploads"
+        uploads.mkdir(exist_ok=True)
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "upload_file_roots": [uploads],
+            "notification_base_delay": 0.05,
+            "notification_poll_seconds": 0.05,
+        }
+        values.update(overrides)
+        settings = Settings(**values)
+        app = create_app(settings)
+        ctx = serve(app)
+        url = ctx.__enter__()
+        stack.append(ctx)
+        service = Nfvo(url=url, app=app, settings=settings, secrets=secrets)
+        if not secrets:
+            # The first start makes the clients; restarts on the same database reuse them.
+            with transaction(app.state.session_factory) as session:
+                for client_id, scopes in CLIENTS.items():
+                    secrets[client_id] = create_client(session, client_id, scopes)
+        stack.append(service)
+        return service
+
+    try:
+        yield start
+    finally:
+        for item in reversed(stack):
+            if isinstance(item, Nfvo):
+                for http in item.clients:
+                    http.close()
+            else:
+                item.__exit__(None, None, None)
+
+
+@pytest.fixture
+def nfvo(nfvo_factory: NfvoFactory) -> Nfvo:
+    return nfvo_factory()
+
+
+@pytest.fixture(scope="session")
+def sample_csars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("csars")
+    return {name: build_csar(SAMPLES / name, out / f"{name}.csar") for name in SAMPLE_NAMES}
+
+
+@pytest.fixture
+def package_tree(tmp_path: Path) -> Callable[[str], Path]:
+    """A writable copy of a sample package's source tree, to break on purpose."""
+
+    def copy(name: str = "nat") -> Path:
+        target = tmp_path / f"tree-{name}-{time.monotonic_ns()}"
+        shutil.copytree(SAMPLES / name, target)
+        return target
+
+    return copy

@@ -1,0 +1,80 @@
+"""Reading package content: the zip with Range, the VNFD, the manifest, artifacts."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from tests.api.conftest import PKGS, Nfvo
+
+
+def test_package_content_and_ranges(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    http = nfvo.client()
+    info = nfvo.onboard(http, sample_csars["nat"])
+    url = f"{PKGS}/{info['id']}/package_content"
+    original = sample_csars["nat"].read_bytes()
+    whole = http.get(url)
+    assert whole.status_code == 200
+    assert whole.headers["Content-Type"] == "application/zip"
+    assert whole.content == original
+    assert whole.headers["Accept-Ranges"] == "bytes"
+
+    first = http.get(url, headers={"Range": "bytes=0-99"})
+    assert first.status_code == 206
+    assert first.content == original[:100]
+    assert first.headers["Content-Range"] == f"bytes 0-99/{len(original)}"
+    tail = http.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206
+    assert tail.content == original[-10:]
+    rest = http.get(url, headers={"Range": f"bytes={len(original) - 5}-"})
+    assert rest.content == original[-5:]
+
+    bad = http.get(url, headers={"Range": f"bytes={len(original) + 10}-"})
+    assert bad.status_code == 416
+    assert bad.headers["Content-Range"] == f"bytes */{len(original)}"
+    assert bad.json()["status"] == 416
+
+
+def test_vnfd_manifest_and_artifacts(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    http = nfvo.client()
+    info = nfvo.onboard(http, sample_csars["nat"])
+    pkg = f"{PKGS}/{info['id']}"
+    with zipfile.ZipFile(sample_csars["nat"]) as csar:
+        members = set(csar.namelist())
+        changelog = csar.read("ChangeLog.txt")
+
+    vnfd = http.get(f"{pkg}/vnfd", headers={"Accept": "application/zip"})
+    assert vnfd.status_code == 200
+    assert vnfd.headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(vnfd.content)) as archive:
+        names = set(archive.namelist())
+    assert names <= members
+    assert any(name.startswith("Definitions/") for name in names)
+    assert not any(name.endswith(".mf") for name in names)
+
+    text_only = http.get(f"{pkg}/vnfd", headers={"Accept": "text/plain"})
+    if len([n for n in names if n.startswith("Definitions/")]) > 1:
+        assert text_only.status_code == 406
+    else:
+        assert text_only.status_code == 200
+
+    manifest = http.get(f"{pkg}/manifest", headers={"Accept": "text/plain"})
+    assert manifest.status_code == 200
+    assert "vnf_provider_id" in manifest.text
+    assert "Source: ChangeLog.txt" in manifest.text
+
+    artifact = http.get(f"{pkg}/artifacts/ChangeLog.txt")
+    assert artifact.status_code == 200
+    assert artifact.content == changelog
+    part = http.get(f"{pkg}/artifacts/ChangeLog.txt", headers={"Range": "bytes=0-3"})
+    assert part.status_code == 206 and part.content == changelog[:4]
+    assert http.get(f"{pkg}/artifacts/nope.txt").status_code == 404
+    assert http.get(f"{pkg}/artifacts/../../../etc/passwd").status_code == 404
+    # The manifest and TOSCA.meta are package metadata, not artifacts.
+    assert http.get(f"{pkg}/artifacts/TOSCA-Metadata/TOSCA.meta").status_code == 404
+
+    everything = http.get(f"{pkg}/artifacts")
+    assert everything.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(everything.content)) as archive:
+        assert "ChangeLog.txt" in archive.namelist()

@@ -1,0 +1,227 @@
+"""Uploading package content: direct, multipart, from URI, and every refusal."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import PKGS, Nfvo, NfvoFactory
+
+
+def _new(http) -> str:
+    return str(http.post(PKGS, json={}).json()["id"])
+
+
+def test_multipart_upload(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    http = nfvo.client()
+    pkg_id = _new(http)
+    resp = http.put(
+        f"{PKGS}/{pkg_id}/package_content",
+        files={"file": ("cen.csar", sample_csars["cen"].read_bytes(), "application/zip")},
+    )
+    assert resp.status_code == 202, resp.text
+    assert nfvo.wait_state(http, pkg_id, ("ONBOARDED",))["vnfProductName"] == "CEN"
+
+
+def test_upload_refusals(nfvo_factory: NfvoFactory, sample_csars: dict[str, Path]) -> None:
+    nfvo = nfvo_factory(max_upload_bytes=4096)
+    http = nfvo.client()
+    pkg_id = _new(http)
+    url = f"{PKGS}/{pkg_id}/package_content"
+    media = http.put(url, content=b"PK", headers={"Content-Type": "text/plain"})
+    assert media.status_code == 415
+    assert "application/zip" in media.json()["detail"]
+    big = http.put(
+        url, content=sample_csars["nat"].read_bytes(), headers={"Content-Type": "application/zip"}
+    )
+    assert big.status_code == 413
+    # A chunked upload without Content-Length is cut off while streaming.
+    chunks = iter([b"x" * 3000, b"x" * 3000])
+    streamed = http.put(url, content=chunks, headers={"Content-Type": "application/zip"})
+    assert streamed.status_code == 413
+    info = nfvo.wait_state(http, pkg_id, ("CREATED",))
+    assert info["onboardingFailureDetails"]["status"] == 413
+    assert not any(nfvo.settings.content_dir.joinpath(".staging").iterdir())
+
+
+def test_upload_only_in_created(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    http = nfvo.client()
+    info = nfvo.onboard(http, sample_csars["vpn"])
+    again = http.put(
+        f"{PKGS}/{info['id']}/package_content",
+        content=sample_csars["vpn"].read_bytes(),
+        headers={"Content-Type": "application/zip"},
+    )
+    assert again.status_code == 409
+    assert "ONBOARDED" in again.json()["detail"]
+
+
+def test_invalid_package_returns_to_created_and_can_be_fixed(
+    nfvo: Nfvo, sample_csars: dict[str, Path]
+) -> None:
+    http = nfvo.client()
+    pkg_id = _new(http)
+    url = f"{PKGS}/{pkg_id}/package_content"
+    http.put(url, content=b"not a zip at all", headers={"Content-Type": "application/zip"})
+    info = nfvo.wait_state(http, pkg_id, ("CREATED",))
+    failure = info["onboardingFailureDetails"]
+    assert failure["status"] == 422
+    assert "zip" in failure["detail"].lower()
+    # Nothing was kept, and the same resource accepts a good package afterwards.
+    assert not nfvo.settings.content_dir.joinpath(pkg_id).exists()
+    ok = http.put(
+        url, content=sample_csars["nat"].read_bytes(), headers={"Content-Type": "application/zip"}
+    )
+    assert ok.status_code == 202
+    assert nfvo.wait_state(http, pkg_id, ("ONBOARDED",))["onboardingState"] == "ONBOARDED"
+    assert (
+        "onboardingFailureDetails"
+        not in http.get(f"{PKGS}/{pkg_id}", params={"all_fields": ""}).json()
+    )
+
+
+def test_upload_from_file_uri(nfvo: Nfvo, sample_csars: dict[str, Path], tmp_path: Path) -> None:
+    http = nfvo.client()
+    allowed = nfvo.settings.upload_file_roots[0] / "slb.csar"
+    allowed.write_bytes(sample_csars["slb"].read_bytes())
+    pkg_id = _new(http)
+    resp = http.post(
+        f"{PKGS}/{pkg_id}/package_content/upload_from_uri",
+        json={"addressInformation": allowed.as_uri()},
+    )
+    assert resp.status_code == 202, resp.text
+    assert nfvo.wait_state(http, pkg_id, ("ONBOARDED",))["vnfProductName"] == "SLB"
+
+    outside = _new(http)
+    refused = http.post(
+        f"{PKGS}/{outside}/package_content/upload_from_uri",
+        json={"addressInformation": sample_csars["slb"].as_uri()},
+    )
+    assert refused.status_code == 400
+    assert "outside" in refused.json()["detail"]
+    scheme = http.post(
+        f"{PKGS}/{outside}/package_content/upload_from_uri",
+        json={"addressInformation": "ftp://example.invalid/x.zip"},
+    )
+    assert scheme.status_code == 400
+    basic = http.post(
+        f"{PKGS}/{outside}/package_content/upload_from_uri",
+        json={"addressInformation": "http://127.0.0.1:9/x.zip", "authType": "BASIC"},
+    )
+    assert basic.status_code == 400
+    assert "username" in basic.json()["detail"]
+
+
+@contextmanager
+def _package_server(files: dict[str, bytes], user: str, password: str) -> Iterator[str]:
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = files.get(self.path)
+            if body is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_upload_from_http_uri_with_basic_auth(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    http = nfvo.client()
+    with _package_server({"/pkgs/cen.csar": sample_csars["cen"].read_bytes()}, "u", "p") as base:
+        good = _new(http)
+        http.post(
+            f"{PKGS}/{good}/package_content/upload_from_uri",
+            json={
+                "addressInformation": f"{base}/pkgs/cen.csar",
+                "authType": "BASIC",
+                "username": "u",
+                "password": "p",
+            },
+        )
+        assert nfvo.wait_state(http, good, ("ONBOARDED",))["vnfProductName"] == "CEN"
+        missing = _new(http)
+        http.post(
+            f"{PKGS}/{missing}/package_content/upload_from_uri",
+            json={
+                "addressInformation": f"{base}/pkgs/none.csar",
+                "authType": "BASIC",
+                "username": "u",
+                "password": "p",
+            },
+        )
+        info = nfvo.wait_state(http, missing, ("CREATED",))
+        assert "404" in info["onboardingFailureDetails"]["detail"]
+
+
+def _rewrite_zip(csar: Path, out: Path, changes: dict[str, Callable[[bytes], bytes]]) -> Path:
+    """Copy a CSAR, changing some members after the manifest recorded their digests."""
+    with zipfile.ZipFile(csar) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            change = changes.get(item.filename)
+            dst.writestr(item, change(data) if change else data)
+    return out
+
+
+META_MISSING_ENTRY = (
+    b"TOSCA-Meta-File-Version: 1.0\nCSAR-Version: 1.1\nCreated-By: t\n"
+    b"Entry-Definitions: Definitions/missing.yaml\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("member", "change", "expected"),
+    [
+        ("ChangeLog.txt", lambda data: data + b"tampered\n", "ChangeLog.txt"),
+        ("TOSCA-Metadata/TOSCA.meta", lambda data: META_MISSING_ENTRY, "missing.yaml"),
+    ],
+    ids=["digest-mismatch", "missing-entry-definitions"],
+)
+def test_broken_packages_report_where(
+    nfvo: Nfvo,
+    sample_csars: dict[str, Path],
+    tmp_path: Path,
+    member: str,
+    change: Callable[[bytes], bytes],
+    expected: str,
+) -> None:
+    csar = _rewrite_zip(sample_csars["nat"], tmp_path / "broken.csar", {member: change})
+    http = nfvo.client()
+    pkg_id = _new(http)
+    http.put(
+        f"{PKGS}/{pkg_id}/package_content",
+        content=csar.read_bytes(),
+        headers={"Content-Type": "application/zip"},
+    )
+    info = nfvo.wait_state(http, pkg_id, ("CREATED",))
+    assert expected in info["onboardingFailureDetails"]["detail"]
+    assert info["onboardingFailureDetails"]["status"] == 422

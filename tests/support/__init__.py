@@ -1,0 +1,1 @@
+"""Test infrastructure: real servers the tests start and stop themselves."""
