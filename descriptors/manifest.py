@@ -187,11 +187,15 @@ class _Parser:
             self.pos += 1
 
     def _metadata(self) -> None:
+        # SOL004's examples write the metadata keys unindented, many tools indent them:
+        # the block ends at a blank line or at the first key that belongs to what follows.
         while self.pos < len(self.lines):
             line = self.lines[self.pos]
-            if not line.strip() or not line[0].isspace():
+            if not line.strip() or line.strip() == "non_mano_artifact_sets:":
                 return
             key, value = _key_value(line, self.where())
+            if not line[0].isspace() and key in _ENTRY_KEYS:
+                return
             if key in self.metadata:
                 raise DescriptorError(f"metadata key {key!r} repeated", location=self.where())
             self.metadata[key] = value

@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 
 from descriptors.build import build_csar
@@ -22,6 +20,7 @@ from nfvo.admin import create_api_client
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, save_config
 from nfvo.cli.main import _packages_table
+from nfvo.process import ServiceError, start_service, wait_ready
 from nfvo.settings import Settings
 from sol013.oauth2 import delete_client
 from store.base import make_engine, make_session_factory, transaction
@@ -77,29 +76,9 @@ def _fresh_client(settings: Settings) -> str:
 
 
 def _start(settings: Settings, port: int) -> int:
-    log = (settings.data_dir / "nfvo.log").open("ab")
-    env = {**os.environ, "NFVO_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nfvo.cli.main", "serve", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
+    proc = start_service(settings, port, settings.data_dir / "nfvo.log")
     _pid_file(settings).write_text(str(proc.pid))
     return proc.pid
-
-
-def _wait_ready(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/vnfpkgm/api_versions", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise CliError(f"the service did not answer on {url} within {timeout:.0f}s")
 
 
 def run(settings: Settings, port: int) -> None:
@@ -116,7 +95,7 @@ def run(settings: Settings, port: int) -> None:
     if pid is None:
         pid = _start(settings, port)
         out.print(f"started the NFVO (pid {pid}) on {url}; log: {settings.data_dir / 'nfvo.log'}")
-    _wait_ready(url)
+    wait_ready(url)
     with ApiClient(config) as client:
         onboarded = {p.get("vnfProductName") for p in client.list_packages()}
         for name, csar in csars.items():
@@ -143,7 +122,7 @@ def main() -> None:
         return
     try:
         run(settings, int(os.environ.get("PORT", "8080")))
-    except CliError as exc:
+    except (CliError, ServiceError) as exc:
         out.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,45 +15,18 @@ import httpx
 from sqlalchemy import update
 
 from nfvo.admin import create_api_client
+from nfvo.process import free_port, start_service, wait_ready
 from nfvo.settings import Settings
 from nfvo.vnfpkgm.models import VnfPackageRow
 from store.base import make_engine, make_session_factory, transaction
 from tests.api.conftest import PKGS, VERSION
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @contextmanager
 def _service(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "NFVO_DATA_DIR": str(settings.data_dir),
-        "NFVO_DATABASE_URL": settings.database_url,
-    }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nfvo.cli.main", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_service(settings, port, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/vnfpkgm/api_versions", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "service did not start"
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}", proc)
         yield proc
     finally:
         if proc.poll() is None:
@@ -92,7 +63,7 @@ def test_kill_during_upload_then_recover(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
     secret = create_api_client("crash", ["vnfpkgm:v2:all"], settings=settings)
-    port = _free_port()
+    port = free_port()
     content = sample_csars["nat"].read_bytes()
     half_sent = threading.Event()
     release = threading.Event()
@@ -160,7 +131,7 @@ def test_leftovers_of_a_crash_during_processing_are_removed(
     """A crash after the files moved but before the database said ONBOARDED."""
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
     secret = create_api_client("crash", ["vnfpkgm:v2:all"], settings=settings)
-    port = _free_port()
+    port = free_port()
     with _service(settings, port, tmp_path / "nfvo.log") as proc:
         http = _client(port, secret)
         pkg_id = http.post(PKGS, json={}).json()["id"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import http.server
-import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import PKGS, Nfvo, NfvoFactory
+from tests.support.http_server import serving
 
 
 def _new(http) -> str:
@@ -143,15 +143,8 @@ def _package_server(files: dict[str, bytes], user: str, password: str) -> Iterat
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(Handler) as url:
+        yield url
 
 
 def test_upload_from_http_uri_with_basic_auth(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:

@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import serving
 
 
 @dataclass
@@ -84,13 +86,6 @@ def _handler(consumer: Consumer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_consumer() -> Iterator[Consumer]:
     consumer = Consumer()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(consumer))
-    consumer.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(consumer)) as url:
+        consumer.url = url
         yield consumer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -38,6 +38,16 @@ def test_entries_and_metadata() -> None:
     assert manifest.cms_signature is None
 
 
+def test_unindented_metadata_as_in_sol004_examples() -> None:
+    manifest = parse(
+        "metadata:\nvnf_provider_id: Acme\nvnf_product_name: vX\n"
+        "vnf_release_date_time: 2024-01-01T10:00:00+00:00\nvnf_package_version: 1.0\n"
+        f"Source: Definitions/vnfd.yaml\nAlgorithm: SHA-256\nHash: {HASH}\n"
+    )
+    assert manifest.metadata["vnf_provider_id"] == "Acme"
+    assert [e.source for e in manifest.entries] == ["Definitions/vnfd.yaml"]
+
+
 def test_ns_package_metadata() -> None:
     manifest = parse(
         "metadata:\n  nsd_designer: x\n  nsd_invariant_id: y\n  nsd_name: n\n"

@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,6 +28,7 @@ from sol013.notify import (
     RetryPolicy,
     SubscriptionAuthentication,
 )
+from tests.support.http_server import serving
 
 TOKEN_CLIENT = "cb-client"
 TOKEN_SECRET = "cb secret+/"  # needs form-encoding under RFC 6749 2.3.1
@@ -118,16 +119,8 @@ def _handler(state: Endpoint) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def endpoint() -> Iterator[tuple[Endpoint, str]]:
     state = Endpoint()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_handler(state)) as url:
+        yield state, url
 
 
 def _oauth(base: str) -> SubscriptionAuthentication:

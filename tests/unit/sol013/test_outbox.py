@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sol013.outbox import (
     purge_delivered,
 )
 from store.base import Base, make_engine, make_session_factory, transaction, utcnow
+from tests.support.http_server import serving
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, jitter=0.0)
 
@@ -70,16 +71,8 @@ def _handler(state: Subscriber) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def subscriber() -> Iterator[tuple[Subscriber, str]]:
     state = Subscriber()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_handler(state)) as url:
+        yield state, url
 
 
 @pytest.fixture
