@@ -102,4 +102,3 @@ def load_yaml(data: bytes | str, *, source: str) -> Any:
         raise DescriptorError(f"invalid YAML: {problem}", location=where) from None
     finally:
         loader.dispose()
-

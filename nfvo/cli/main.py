@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from descriptors.tosca import parse_vnfd
 from rich.console import Console
 from rich.table import Table
 
 from descriptors.build import build_csar
 from descriptors.csar import open_csar
 from descriptors.errors import DescriptorError
+from descriptors.tosca import parse_vnfd
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, load_config, save_config
 
@@ -27,8 +27,8 @@ client_admin = typer.Typer(
 )
 app.add_typer(package, name="package")
 app.add_typer(client_admin, name="client")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
