@@ -5,11 +5,11 @@ Alembic's autogenerate and the tests' schema checks read the metadata from here.
 
 from __future__ import annotations
 
-import sol013.outbox
 from sqlalchemy import MetaData
 
 import nfvo.vnfpkgm.models
 import sol013.oauth2_clients
+import sol013.outbox
 from store.base import Base
 
 MODULES = (nfvo.vnfpkgm.models, sol013.oauth2_clients, sol013.outbox)
