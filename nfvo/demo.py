@@ -28,7 +28,7 @@ from store.base import make_engine, make_session_factory, transaction
 PACKAGES = ("nat", "slb", "cen", "vpn")
 SOURCE = Path(__file__).resolve().parent.parent / "descriptors" / "packages"
 DEMO_CLIENT = "nfvctl-demo"
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _pid_file(settings: Settings) -> Path:

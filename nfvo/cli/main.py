@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ client_admin = typer.Typer(
 )
 app.add_typer(package, name="package")
 app.add_typer(client_admin, name="client")
-out = Console(soft_wrap=True)
+# Piped output has no terminal width; keep ids whole for scripts and logs.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -109,16 +111,17 @@ def package_onboard(
 
 
 def _packages_table(packages: list[dict[str, Any]]) -> Table:
-    table = Table("id", "product", "version", "provider", "onboarding", "operational", "usage")
+    table = Table("product", "version", "provider", "onboarding", "operational", "usage")
+    table.add_column("id", no_wrap=True)
     for pkg in packages:
         table.add_row(
-            pkg["id"],
             pkg.get("vnfProductName", "-"),
             pkg.get("vnfSoftwareVersion", "-"),
             pkg.get("vnfProvider", "-"),
             pkg["onboardingState"],
             pkg["operationalState"],
             pkg["usageState"],
+            pkg["id"],
         )
     return table
 

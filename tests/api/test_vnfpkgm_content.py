@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
+from descriptors.build import build_csar
 from tests.api.conftest import PKGS, Nfvo
 
 
@@ -78,3 +82,37 @@ def test_vnfd_manifest_and_artifacts(nfvo: Nfvo, sample_csars: dict[str, Path]) 
     assert everything.status_code == 200
     with zipfile.ZipFile(io.BytesIO(everything.content)) as archive:
         assert "ChangeLog.txt" in archive.namelist()
+
+
+def _single_file_vpn(tree: Path) -> None:
+    """Fold the VPN package's type files into its VNFD, leaving one definitions file."""
+    definitions = tree / "Definitions"
+    vnfd_path = definitions / "vpn_vnfd.yaml"
+    vnfd = yaml.safe_load(vnfd_path.read_text())
+    for name in ("nfv_mano_types.yaml", "vpn_types.yaml"):
+        types = yaml.safe_load((definitions / name).read_text())
+        for section in ("data_types", "node_types", "policy_types", "capability_types"):
+            vnfd.setdefault(section, {}).update(types.get(section) or {})
+        (definitions / name).unlink()
+    vnfd["imports"] = [i for i in vnfd["imports"] if "://" in i]
+    vnfd = {k: v for k, v in vnfd.items() if v != {}}
+    vnfd_path.write_text(yaml.safe_dump(vnfd, sort_keys=False))
+
+
+def test_one_file_vnfd_as_text(
+    nfvo: Nfvo, package_tree: Callable[[str], Path], tmp_path: Path
+) -> None:
+    tree = package_tree("vpn")
+    _single_file_vpn(tree)
+    http = nfvo.client()
+    info = nfvo.onboard(http, build_csar(tree, tmp_path / "vpn-one-file.csar"))
+    url = f"{PKGS}/{info['id']}/vnfd"
+    text = http.get(url, headers={"Accept": "text/plain"})
+    assert text.status_code == 200
+    assert text.headers["Content-Type"].startswith("text/plain")
+    assert text.content == (tree / "Definitions" / "vpn_vnfd.yaml").read_bytes()
+    # With no preference the NFVO picks text/plain for a one-file VNFD.
+    assert http.get(url).headers["Content-Type"].startswith("text/plain")
+    as_zip = http.get(url, headers={"Accept": "application/zip"})
+    with zipfile.ZipFile(io.BytesIO(as_zip.content)) as archive:
+        assert "Definitions/vpn_vnfd.yaml" in archive.namelist()

@@ -218,3 +218,33 @@ def test_broken_packages_report_where(
     info = nfvo.wait_state(http, pkg_id, ("CREATED",))
     assert expected in info["onboardingFailureDetails"]["detail"]
     assert info["onboardingFailureDetails"]["status"] == 422
+
+
+def test_upload_from_uri_with_oauth2(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    """Fetch from an OAuth 2.0 protected server: this NFVO's own package_content."""
+    http = nfvo.client()
+    source = nfvo.onboard(http, sample_csars["nat"])
+    address = f"{nfvo.url}{PKGS}/{source['id']}/package_content"
+
+    def fetch(secret: str) -> dict[str, object]:
+        pkg_id = _new(http)
+        resp = http.post(
+            f"{PKGS}/{pkg_id}/package_content/upload_from_uri",
+            json={
+                "addressInformation": address,
+                "authType": "OAUTH2_CLIENT_CREDENTIALS",
+                "paramsOauth2ClientCredentials": {
+                    "clientId": "reader",
+                    "clientPassword": secret,
+                    "tokenEndpoint": f"{nfvo.url}/oauth2/token",
+                },
+            },
+        )
+        assert resp.status_code == 202
+        return nfvo.wait_state(http, pkg_id, ("CREATED",))["onboardingFailureDetails"]  # type: ignore[no-any-return]
+
+    # The download worked: what stops onboarding is the vnfdId, already onboarded.
+    fetched = fetch(nfvo.secrets["reader"])
+    assert fetched["status"] == 409 and source["vnfdId"] in str(fetched["detail"])
+    refused = fetch("wrong-secret")
+    assert "token endpoint" in str(refused["detail"]) and "401" in str(refused["detail"])
