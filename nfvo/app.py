@@ -45,14 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             poll_interval=settings.notification_poll_seconds,
         )
-        loop = asyncio.get_running_loop()
-
-        def wake_dispatcher() -> None:
-            # Onboarding threads finish outside the event loop.
-            loop.call_soon_threadsafe(dispatcher.wake)
-
         packages = PackageService(
-            sessions, ContentStore(settings.content_dir), settings, on_notify=wake_dispatcher
+            sessions, ContentStore(settings.content_dir), settings, on_notify=dispatcher.wake
         )
         interrupted = packages.recover()
         if interrupted:

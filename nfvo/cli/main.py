@@ -62,25 +62,39 @@ def package_build(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="CSAR file to write")
     ] = None,
+    sign_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate to sign the manifest with (SOL004 option 1)"),
+    ] = None,
+    sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert")] = None,
 ) -> None:
     """Build a CSAR zip (TOSCA.meta, manifest with digests) from a source tree."""
     with failures():
         if not source.is_dir():
             raise ValueError(f"{source} is not a directory")
+        if (sign_cert is None) != (sign_key is None):
+            raise ValueError("--sign-cert and --sign-key go together")
         target = output or Path(f"{source.resolve().name}.csar")
-        built = build_csar(source, target)
-        out.print(f"built {built}")
+        signer = (sign_cert, sign_key) if sign_cert and sign_key else None
+        built = build_csar(source, target, sign_with=signer)
+        out.print(f"built {built}" + (" (signed)" if signer else ""))
 
 
 @package.command("validate")
-def package_validate(csar: Annotated[Path, typer.Argument(help="CSAR file")]) -> None:
+def package_validate(
+    csar: Annotated[Path, typer.Argument(help="CSAR file")],
+    trust_anchor: Annotated[
+        Path | None, typer.Option(help="PEM CA certificate signatures must chain to")
+    ] = None,
+) -> None:
     """Check a CSAR offline: structure, digests, signatures and the SOL001 VNFD."""
     with failures(), tempfile.TemporaryDirectory(prefix="nfvctl-") as tmp:
-        opened = open_csar(csar, Path(tmp) / "pkg")
+        opened = open_csar(csar, Path(tmp) / "pkg", trust_anchor=trust_anchor)
         vnfd = parse_vnfd(opened.root, opened.entry_definitions)
         out.print(
             f"valid: {vnfd.vnf_provider} {vnfd.vnf_product_name} {vnfd.vnf_software_version} "
-            f"(vnfdId {vnfd.vnfd_id}, {len(opened.files)} files)",
+            f"(vnfdId {vnfd.vnfd_id}, {len(opened.files)} files"
+            + (", signature verified)" if opened.signed else ")"),
             highlight=False,
         )
 

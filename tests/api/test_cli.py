@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from nfvo.cli.main import app
 from tests.api.conftest import SAMPLES, Nfvo
+from tests.support.pki import make_pki
 
 runner = CliRunner()
 
@@ -79,3 +80,20 @@ def test_errors_are_one_line(
     monkeypatch.setenv("NFVCTL_CLIENT_SECRET", "wrong")
     code, out = nfvctl("package", "list")
     assert code == 1 and "invalid_client" in out, out
+
+
+def test_signed_build_and_validate(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    other = make_pki(tmp_path / "other", label="other")
+    csar = tmp_path / "nat-signed.csar"
+    code, out = nfvctl(
+        "package", "build", str(SAMPLES / "nat"), "-o", str(csar),
+        "--sign-cert", str(pki.signer_cert), "--sign-key", str(pki.signer_key),
+    )  # fmt: skip
+    assert code == 0 and "(signed)" in out, out
+    code, out = nfvctl("package", "validate", str(csar), "--trust-anchor", str(pki.ca_cert))
+    assert code == 0 and "signature verified" in out, out
+    code, out = nfvctl("package", "validate", str(csar), "--trust-anchor", str(other.ca_cert))
+    assert code == 1 and out.startswith("error:") and "signature" in out.lower(), out
+    code, out = nfvctl("package", "build", str(SAMPLES / "nat"), "--sign-cert", "x.pem")
+    assert code == 1 and "go together" in out

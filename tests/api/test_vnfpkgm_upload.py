@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import PKGS, Nfvo, NfvoFactory
+from descriptors.build import build_csar
+from tests.api.conftest import PKGS, SAMPLES, Nfvo, NfvoFactory
 from tests.support.http_server import serving
+from tests.support.pki import make_pki
 
 
 def _new(http) -> str:
@@ -248,3 +250,28 @@ def test_upload_from_uri_with_oauth2(nfvo: Nfvo, sample_csars: dict[str, Path]) 
     assert fetched["status"] == 409 and source["vnfdId"] in str(fetched["detail"])
     refused = fetch("wrong-secret")
     assert "token endpoint" in str(refused["detail"]) and "401" in str(refused["detail"])
+
+
+def test_signed_packages_with_a_trust_anchor(nfvo_factory: NfvoFactory, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    rogue = make_pki(tmp_path / "rogue", label="rogue")
+    nfvo = nfvo_factory(trust_anchor=pki.ca_cert)
+    http = nfvo.client()
+    signed = build_csar(
+        SAMPLES / "cen", tmp_path / "cen.csar", sign_with=(pki.signer_cert, pki.signer_key)
+    )
+    info = nfvo.onboard(http, signed)
+    assert info["packageSecurityOption"] == "OPTION_1"
+    assert info["signingCertificate"]
+
+    forged = build_csar(
+        SAMPLES / "slb", tmp_path / "slb.csar", sign_with=(rogue.signer_cert, rogue.signer_key)
+    )
+    pkg_id = _new(http)
+    http.put(
+        f"{PKGS}/{pkg_id}/package_content",
+        content=forged.read_bytes(),
+        headers={"Content-Type": "application/zip"},
+    )
+    failure = nfvo.wait_state(http, pkg_id, ("CREATED",))["onboardingFailureDetails"]
+    assert failure["status"] == 422 and "signature" in failure["detail"].lower()

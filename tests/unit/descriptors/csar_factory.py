@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import struct
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 VNF_METADATA = {
     "vnf_provider_id": "Example",
@@ -161,76 +154,6 @@ def duplicate_central_entry(path: Path, name: str, alias: str) -> None:
     tail = bytearray(data[eocd:])
     struct.pack_into("<HHII", tail, 8, count + 1, count + 1, len(new_cd), cd_offset)
     path.write_bytes(data[:cd_offset] + new_cd + bytes(tail))
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca_cert: Path
-    signer_cert: Path
-    signer_key: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def make_pki(directory: Path, label: str = "test") -> Pki:
-    """A self-signed CA and a signing certificate it issued, as PEM files."""
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{label} CA"))
-        .issuer_name(_name(f"{label} CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{label} VNF provider"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki = Pki(
-        ca_cert=directory / f"{label}-ca.pem",
-        signer_cert=directory / f"{label}-signer.pem",
-        signer_key=directory / f"{label}-signer.key",
-    )
-    pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    pki.signer_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.signer_key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return pki
 
 
 def listing(directory: Path) -> list[str]:

@@ -12,9 +12,9 @@ from descriptors.build import build_csar
 from descriptors.csar import CsarLimits, open_csar
 from descriptors.errors import DescriptorError
 from descriptors.signature import sign_detached
+from tests.support.pki import make_pki
 from tests.unit.descriptors.csar_factory import (
     listing,
-    make_pki,
     nometa_members,
     source_tree,
     write_tree,
