@@ -6,6 +6,13 @@ expand to billions of nodes once anything walks it (tosca-parser deep-copies
 templates, JSON encoding expands every alias). So the composed node graph is
 measured with aliases counted at their full expanded size before anything is
 constructed, and text must be valid UTF-8 as SOL001 requires.
+
+Documents are read with libyaml (`yaml.CSafeLoader`), about ten times faster
+than the pure-Python loader. Its composer recurses in C once per nesting
+level without any depth check and crashes the interpreter (SIGSEGV) on a
+document nested some tens of thousands of levels deep, so the event stream is
+walked once first, counting nesting depth and aliases, before anything is
+composed.
 """
 
 from __future__ import annotations
@@ -20,6 +27,14 @@ from descriptors.errors import DescriptorError
 # A real VNFD has a few thousand nodes; 200k leaves room for generated ones.
 MAX_EXPANDED_NODES = 200_000
 MAX_ALIASES = 10_000
+# A VNFD nests some 15 levels. The constructed data is later walked
+# recursively (tosca-parser's deep copies, yaml.safe_dump of working copies,
+# pydantic), a few interpreter frames per level, so depth must stay well below
+# Python's recursion limit, not just below what libyaml survives.
+MAX_DEPTH = 100
+
+_OPENING_EVENTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING_EVENTS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
 def decode_utf8(data: bytes, *, source: str) -> str:
@@ -34,27 +49,33 @@ def decode_utf8(data: bytes, *, source: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-class _CountingLoader(yaml.SafeLoader):
-    """SafeLoader that counts alias references while composing."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.alias_count = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            self.alias_count += 1
-            if self.alias_count > MAX_ALIASES:
-                raise DescriptorError(f"more than {MAX_ALIASES} YAML aliases")
-        return super().compose_node(parent, index)
+def _check_events(text: str) -> None:
+    """Refuse too many aliases or too deep nesting, from events alone (nothing composed)."""
+    loader = yaml.CSafeLoader(text)
+    try:
+        depth = 0
+        aliases = 0
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, _OPENING_EVENTS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise DescriptorError(f"YAML nested too deeply (more than {MAX_DEPTH} levels)")
+            elif isinstance(event, _CLOSING_EVENTS):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise DescriptorError(f"more than {MAX_ALIASES} YAML aliases")
+    finally:
+        loader.dispose()
 
 
 def _expanded_size(root: Node) -> int:
     """Count nodes as if every alias were copied, without copying anything."""
     sizes: dict[int, int] = {}
     in_progress: set[int] = set()
-    # Iterative post-order walk: a hostile document may nest deeper than the
-    # interpreter's recursion limit.
+    # Iterative post-order walk: no recursion, whatever the document's shape.
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -86,8 +107,10 @@ def _expanded_size(root: Node) -> int:
 def load_yaml(data: bytes | str, *, source: str) -> Any:
     """Parse one untrusted YAML document; raise DescriptorError naming `source` on any problem."""
     text = decode_utf8(data, source=source) if isinstance(data, bytes) else data
-    loader = _CountingLoader(text)
+    loader: yaml.CSafeLoader | None = None
     try:
+        _check_events(text)
+        loader = yaml.CSafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -95,10 +118,19 @@ def load_yaml(data: bytes | str, *, source: str) -> Any:
         return loader.construct_document(node)
     except DescriptorError as exc:
         raise DescriptorError(exc.detail, location=source) from None
+    except yaml.reader.ReaderError as exc:
+        raise DescriptorError(
+            f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}",
+            location=source,
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise DescriptorError(f"invalid YAML: {problem}", location=where) from None
+    except RecursionError:
+        # Backstop only: MAX_DEPTH keeps composition and construction shallow.
+        raise DescriptorError("YAML nested too deeply", location=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
