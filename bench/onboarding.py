@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from descriptors.build import build_csar  # noqa: E402
+from descriptors.lab_pki import make_pki  # noqa: E402
 from nfvo.admin import create_api_client  # noqa: E402
 from nfvo.process import free_port, start_service, wait_ready  # noqa: E402
 from nfvo.settings import Settings  # noqa: E402
@@ -36,7 +37,7 @@ SAMPLES = REPO / "descriptors" / "packages"
 POLL = 0.005
 
 
-def synthetic_50_vdu(work: Path) -> Path:
+def synthetic_50_vdu(work: Path, signer: tuple[Path, Path]) -> Path:
     """The VPN package with its fast path VDU cloned until the flavour has 50 VDUs."""
     tree = work / "synthetic50"
     shutil.copytree(SAMPLES / "vpn", tree)
@@ -66,7 +67,7 @@ def synthetic_50_vdu(work: Path) -> Path:
             ]
             nodes[f"{cp_name}_{i:02d}"] = cp_clone
     vnfd_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return build_csar(tree, work / "synthetic50.csar")
+    return build_csar(tree, work / "synthetic50.csar", sign_with=signer)
 
 
 def onboard_once(http: httpx.Client, content: bytes) -> float:
@@ -96,12 +97,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-onboarding-") as tmp:
         work = Path(tmp)
+        # Signed as a provider ships them, so signature verification is part of the time.
+        pki = make_pki(work / "pki")
+        signer = (pki.signer_cert, pki.signer_key)
         csars = {
-            name: build_csar(SAMPLES / name, work / f"{name}.csar")
+            name: build_csar(SAMPLES / name, work / f"{name}.csar", sign_with=signer)
             for name in ("nat", "slb", "cen", "vpn")
         }
-        csars["synthetic-50-vdu"] = synthetic_50_vdu(work)
-        settings = Settings(data_dir=work / "data")
+        csars["synthetic-50-vdu"] = synthetic_50_vdu(work, signer)
+        settings = Settings(data_dir=work / "data", trust_anchor=pki.ca_cert)
         secret = create_api_client("bench", ["vnfpkgm:v2:all"], settings=settings)
         port = free_port()
         url = f"http://127.0.0.1:{port}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from descriptors.build import build_csar
+from descriptors.lab_pki import ensure_pki
 from nfvo.admin import create_api_client
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, save_config
@@ -88,9 +89,16 @@ def run(settings: Settings, port: int) -> None:
     config = CliConfig(url=url, client_id=DEMO_CLIENT, client_secret=secret)
     save_config(config)
     save_config(config, settings.data_dir / "nfvctl.json")
+    pki = ensure_pki(settings.data_dir / "pki")
+    if settings.trust_anchor is None:
+        settings.trust_anchor = pki.ca_cert
     csar_dir = settings.data_dir / "csars"
     csar_dir.mkdir(exist_ok=True)
-    csars = {name: build_csar(SOURCE / name, csar_dir / f"{name}.csar") for name in PACKAGES}
+    signer = (pki.signer_cert, pki.signer_key)
+    csars = {
+        name: build_csar(SOURCE / name, csar_dir / f"{name}.csar", sign_with=signer)
+        for name in PACKAGES
+    }
     pid = _running_pid(settings)
     if pid is None:
         pid = _start(settings, port)

@@ -26,6 +26,8 @@ def start_service(settings: Settings, port: int, log: Path) -> subprocess.Popen[
         "NFVO_DATA_DIR": str(settings.data_dir),
         "NFVO_DATABASE_URL": settings.database_url,
     }
+    if settings.trust_anchor is not None:
+        env["NFVO_TRUST_ANCHOR"] = str(settings.trust_anchor)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "nfvo.cli.main", "serve", "--port", str(port)],

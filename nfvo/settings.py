@@ -33,6 +33,8 @@ class Settings(BaseModel):
     page_size: int = Field(default=100, ge=1)
     # PEM CA certificate that package signatures must chain to, if any.
     trust_anchor: Path | None = None
+    # SOL004 makes a security option mandatory; labs may onboard unsigned packages.
+    require_signed_packages: bool = False
 
     def model_post_init(self, __context: object) -> None:
         if not self.database_url:
@@ -72,10 +74,15 @@ class Settings(BaseModel):
         return cls(
             data_dir=data_dir.resolve(),
             database_url=os.environ.get("NFVO_DATABASE_URL", ""),
-            auth_enabled=os.environ.get("NFVO_AUTH", "on").lower() not in ("off", "0", "false"),
+            auth_enabled=_flag(os.environ.get("NFVO_AUTH", "on")),
             max_upload_bytes=int(
                 os.environ.get("NFVO_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))
             ),
             upload_file_roots=[Path(p).resolve() for p in roots.split(os.pathsep) if p],
             trust_anchor=os.environ.get("NFVO_TRUST_ANCHOR") or None,
+            require_signed_packages=_flag(os.environ.get("NFVO_REQUIRE_SIGNED_PACKAGES", "off")),
         )
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("off", "0", "false", "no", "")

@@ -84,7 +84,11 @@ def _software_images(vnfd: Vnfd, files: dict[str, Any], created: str) -> list[di
             "name": image.name,
             "provider": image.provider,
             "version": image.version,
-            "checksum": {"algorithm": image.checksum.algorithm, "hash": image.checksum.hash},
+            # SOL004 spells algorithms "SHA-256"; VNFDs often write "sha-256".
+            "checksum": {
+                "algorithm": image.checksum.algorithm.upper(),
+                "hash": image.checksum.hash,
+            },
             "isEncrypted": False,
             "containerFormat": image.container_format.upper(),
             "diskFormat": image.disk_format.upper(),

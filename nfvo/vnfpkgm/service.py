@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from descriptors.csar import CsarLimits
 from descriptors.errors import DescriptorError
 from nfvo.content_store import ContentStore, StagedUpload
 from nfvo.settings import Settings
@@ -225,7 +226,10 @@ class PackageService:
         extracted = self.store.new_staging_dir()
         try:
             package = inspect_package(
-                staged, extracted / "pkg", trust_anchor=self.settings.trust_anchor
+                staged,
+                extracted / "pkg",
+                limits=CsarLimits(require_signature=self.settings.require_signed_packages),
+                trust_anchor=self.settings.trust_anchor,
             )
             self._commit(pkg_id, staged, package, base_url)
             return

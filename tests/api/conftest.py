@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from descriptors.build import build_csar
+from descriptors.lab_pki import Pki, make_pki
 from nfvo.app import create_app
 from nfvo.settings import Settings
 from sol013.oauth2 import create_client
@@ -91,10 +92,11 @@ NfvoFactory = Callable[..., Nfvo]
 
 
 @pytest.fixture
-def nfvo_factory(database_url: str, tmp_path: Path) -> Iterator[NfvoFactory]:
+def nfvo_factory(database_url: str, tmp_path: Path, package_pki: Pki) -> Iterator[NfvoFactory]:
     """Start services with custom settings; all are stopped at the end of the test."""
     stack: list[Any] = []
-    secrets: dict[str, str] = {}
+    # Per database: restarts on the same database reuse its clients.
+    secrets_by_db: dict[str, dict[str, str]] = {}
 
     def start(**overrides: Any) -> Nfvo:
         uploads = tmp_path / "uploads"
@@ -105,6 +107,7 @@ def nfvo_factory(database_url: str, tmp_path: Path) -> Iterator[NfvoFactory]:
             "upload_file_roots": [uploads],
             "notification_base_delay": 0.05,
             "notification_poll_seconds": 0.05,
+            "trust_anchor": package_pki.ca_cert,
         }
         values.update(overrides)
         settings = Settings(**values)
@@ -112,9 +115,9 @@ def nfvo_factory(database_url: str, tmp_path: Path) -> Iterator[NfvoFactory]:
         ctx = serve(app)
         url = ctx.__enter__()
         stack.append(ctx)
+        secrets = secrets_by_db.setdefault(settings.database_url, {})
         service = Nfvo(url=url, app=app, settings=settings, secrets=secrets)
         if not secrets:
-            # The first start makes the clients; restarts on the same database reuse them.
             with transaction(app.state.session_factory) as session:
                 for client_id, scopes in CLIENTS.items():
                     secrets[client_id] = create_client(session, client_id, scopes)
@@ -138,9 +141,20 @@ def nfvo(nfvo_factory: NfvoFactory) -> Nfvo:
 
 
 @pytest.fixture(scope="session")
-def sample_csars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def package_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The CA the test NFVOs trust and the provider certificate that signs the samples."""
+    return make_pki(tmp_path_factory.mktemp("pki"), "provider")
+
+
+@pytest.fixture(scope="session")
+def sample_csars(tmp_path_factory: pytest.TempPathFactory, package_pki: Pki) -> dict[str, Path]:
+    """The four sample packages, signed (SOL004 security option 1) as a provider ships them."""
     out = tmp_path_factory.mktemp("csars")
-    return {name: build_csar(SAMPLES / name, out / f"{name}.csar") for name in SAMPLE_NAMES}
+    signer = (package_pki.signer_cert, package_pki.signer_key)
+    return {
+        name: build_csar(SAMPLES / name, out / f"{name}.csar", sign_with=signer)
+        for name in SAMPLE_NAMES
+    }
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from descriptors.lab_pki import make_pki
 from nfvo.cli.main import app
 from tests.api.conftest import SAMPLES, Nfvo
-from tests.support.pki import make_pki
 
 runner = CliRunner()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from descriptors.build import build_csar
+from descriptors.lab_pki import make_pki
 from tests.api.conftest import PKGS, SAMPLES, Nfvo, NfvoFactory
 from tests.support.http_server import serving
-from tests.support.pki import make_pki
 
 
 def _new(http) -> str:
@@ -275,3 +275,28 @@ def test_signed_packages_with_a_trust_anchor(nfvo_factory: NfvoFactory, tmp_path
     )
     failure = nfvo.wait_state(http, pkg_id, ("CREATED",))["onboardingFailureDetails"]
     assert failure["status"] == 422 and "signature" in failure["detail"].lower()
+
+
+def test_unsigned_packages_when_signatures_are_required(
+    nfvo_factory: NfvoFactory, tmp_path: Path
+) -> None:
+    lenient = nfvo_factory()
+    unsigned = build_csar(SAMPLES / "vpn", tmp_path / "vpn.csar")
+    info = lenient.onboard(lenient.client(), unsigned)
+    # No security option can be claimed for an unsigned package (a documented deviation).
+    assert "packageSecurityOption" not in info
+
+    strict = nfvo_factory(
+        require_signed_packages=True,
+        data_dir=tmp_path / "strict",
+        database_url=f"sqlite:///{tmp_path / 'strict.db'}",
+    )
+    http = strict.client()
+    pkg_id = _new(http)
+    http.put(
+        f"{PKGS}/{pkg_id}/package_content",
+        content=unsigned.read_bytes(),
+        headers={"Content-Type": "application/zip"},
+    )
+    failure = strict.wait_state(http, pkg_id, ("CREATED",))["onboardingFailureDetails"]
+    assert "signature" in failure["detail"].lower()

@@ -11,8 +11,8 @@ import pytest
 from descriptors.build import build_csar
 from descriptors.csar import CsarLimits, open_csar
 from descriptors.errors import DescriptorError
+from descriptors.lab_pki import make_pki
 from descriptors.signature import sign_detached
-from tests.support.pki import make_pki
 from tests.unit.descriptors.csar_factory import (
     listing,
     nometa_members,
