@@ -47,7 +47,7 @@ stop: venv
 	DATA_DIR=$(DATA_DIR) $(BIN)/python -m nfvo.demo --stop
 
 bench: venv
-	$(BIN)/python bench/onboarding.py
+	$(BIN)/python bench/onboarding.py --runs 9
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
