@@ -75,17 +75,27 @@ class Nfvo:
             assert time.monotonic() < deadline, f"package stuck in {info['onboardingState']}"
             time.sleep(0.05)
 
-    def onboard(self, http: httpx.Client, csar: Path) -> dict[str, Any]:
-        pkg_id = http.post(PKGS, json={}).json()["id"]
+    def upload(self, http: httpx.Client, content: bytes, pkg_id: str | None = None) -> str:
+        """PUT a CSAR to a package resource (a new one unless given); returns its id."""
+        pkg_id = pkg_id or http.post(PKGS, json={}).json()["id"]
         resp = http.put(
             f"{PKGS}/{pkg_id}/package_content",
-            content=csar.read_bytes(),
+            content=content,
             headers={"Content-Type": "application/zip"},
         )
         assert resp.status_code == 202, resp.text
-        info = self.wait_state(http, pkg_id, ("ONBOARDED", "CREATED"))
+        return str(pkg_id)
+
+    def onboard(self, http: httpx.Client, csar: Path) -> dict[str, Any]:
+        info = self.wait_state(http, self.upload(http, csar.read_bytes()), ("ONBOARDED", "CREATED"))
         assert info["onboardingState"] == "ONBOARDED", info.get("onboardingFailureDetails")
         return info
+
+    def refused(self, http: httpx.Client, content: bytes) -> tuple[str, dict[str, Any]]:
+        """Upload a package that must fail onboarding: its id and onboardingFailureDetails."""
+        pkg_id = self.upload(http, content)
+        info = self.wait_state(http, pkg_id, ("CREATED",))
+        return pkg_id, info["onboardingFailureDetails"]
 
 
 NfvoFactory = Callable[..., Nfvo]

@@ -69,19 +69,12 @@ def test_invalid_package_returns_to_created_and_can_be_fixed(
     nfvo: Nfvo, sample_csars: dict[str, Path]
 ) -> None:
     http = nfvo.client()
-    pkg_id = _new(http)
-    url = f"{PKGS}/{pkg_id}/package_content"
-    http.put(url, content=b"not a zip at all", headers={"Content-Type": "application/zip"})
-    info = nfvo.wait_state(http, pkg_id, ("CREATED",))
-    failure = info["onboardingFailureDetails"]
+    pkg_id, failure = nfvo.refused(http, b"not a zip at all")
     assert failure["status"] == 422
     assert "zip" in failure["detail"].lower()
     # Nothing was kept, and the same resource accepts a good package afterwards.
     assert not nfvo.settings.content_dir.joinpath(pkg_id).exists()
-    ok = http.put(
-        url, content=sample_csars["nat"].read_bytes(), headers={"Content-Type": "application/zip"}
-    )
-    assert ok.status_code == 202
+    nfvo.upload(http, sample_csars["nat"].read_bytes(), pkg_id)
     assert nfvo.wait_state(http, pkg_id, ("ONBOARDED",))["onboardingState"] == "ONBOARDED"
     assert (
         "onboardingFailureDetails"
@@ -210,16 +203,9 @@ def test_broken_packages_report_where(
     expected: str,
 ) -> None:
     csar = _rewrite_zip(sample_csars["nat"], tmp_path / "broken.csar", {member: change})
-    http = nfvo.client()
-    pkg_id = _new(http)
-    http.put(
-        f"{PKGS}/{pkg_id}/package_content",
-        content=csar.read_bytes(),
-        headers={"Content-Type": "application/zip"},
-    )
-    info = nfvo.wait_state(http, pkg_id, ("CREATED",))
-    assert expected in info["onboardingFailureDetails"]["detail"]
-    assert info["onboardingFailureDetails"]["status"] == 422
+    _, failure = nfvo.refused(nfvo.client(), csar.read_bytes())
+    assert expected in failure["detail"]
+    assert failure["status"] == 422
 
 
 def test_upload_from_uri_with_oauth2(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
@@ -267,13 +253,7 @@ def test_signed_packages_with_a_trust_anchor(nfvo_factory: NfvoFactory, tmp_path
     forged = build_csar(
         SAMPLES / "slb", tmp_path / "slb.csar", sign_with=(rogue.signer_cert, rogue.signer_key)
     )
-    pkg_id = _new(http)
-    http.put(
-        f"{PKGS}/{pkg_id}/package_content",
-        content=forged.read_bytes(),
-        headers={"Content-Type": "application/zip"},
-    )
-    failure = nfvo.wait_state(http, pkg_id, ("CREATED",))["onboardingFailureDetails"]
+    _, failure = nfvo.refused(http, forged.read_bytes())
     assert failure["status"] == 422 and "signature" in failure["detail"].lower()
 
 
@@ -291,12 +271,5 @@ def test_unsigned_packages_when_signatures_are_required(
         data_dir=tmp_path / "strict",
         database_url=f"sqlite:///{tmp_path / 'strict.db'}",
     )
-    http = strict.client()
-    pkg_id = _new(http)
-    http.put(
-        f"{PKGS}/{pkg_id}/package_content",
-        content=unsigned.read_bytes(),
-        headers={"Content-Type": "application/zip"},
-    )
-    failure = strict.wait_state(http, pkg_id, ("CREATED",))["onboardingFailureDetails"]
+    _, failure = strict.refused(strict.client(), unsigned.read_bytes())
     assert "signature" in failure["detail"].lower()
