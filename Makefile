@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(CURDIR)/.data
 PORT ?= 8080
-SYSTEM_PACKAGES := postgresql openssl iproute2 procps
+SYSTEM_PACKAGES := postgresql openssl iproute2 procps iputils-ping containernetworking-plugins
 
 .PHONY: demo stop test lint typecheck unit venv system-deps clean bench
 
@@ -48,6 +48,7 @@ stop: venv
 
 bench: venv
 	$(BIN)/python bench/onboarding.py --runs 9
+	$(BIN)/python bench/vim_local.py --runs 5
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
