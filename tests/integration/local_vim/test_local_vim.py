@@ -25,7 +25,7 @@ from vim_adapters.interface import (
     ReplicaState,
     UnitSpec,
 )
-from vim_adapters.local import cni, processes
+from vim_adapters.local import cni, netns, processes
 from vim_adapters.local.adapter import LocalVim
 
 REPO = Path(__file__).resolve().parents[3]
@@ -216,3 +216,54 @@ def test_refuses_without_root(tmp_path: Path) -> None:
     assert "needs root" in result.stdout
     assert result.stdout.count("\n") == 1
     assert not (tmp_path / "state").exists()
+
+
+def test_crash_while_creating_then_repeat(tmp_path: Path) -> None:
+    """SIGKILL the creating process mid-way; repeating the call converges without duplicates."""
+    with local_vim(tmp_path / "vim") as vim:
+        link = NetworkSpec(name="data", cidr=next_cidr())
+        unit = UnitSpec(
+            name="many",
+            replicas=8,
+            processes=(serving(8080),),
+            connection_points=(ConnectionPointSpec(name="data0", network="data"),),
+            health_check=HealthCheck(tcp_port=8080),
+        )
+        vim.ensure_network(link, OWNER)
+        script = (
+            "import json, sys\n"
+            "from pathlib import Path\n"
+            "from vim_adapters.interface import Ownership, UnitSpec\n"
+            "from vim_adapters.local.adapter import LocalVim\n"
+            "args = json.loads(sys.argv[1])\n"
+            "vim = LocalVim(Path(args['state_dir']), prefix=args['prefix'])\n"
+            "vim.ensure_unit(UnitSpec.model_validate(args['unit']), "
+            "Ownership.model_validate(args['owner']))\n"
+        )
+        payload = json.dumps(
+            {
+                "state_dir": str(vim.state_dir),
+                "prefix": vim.prefix,
+                "unit": unit.model_dump(),
+                "owner": OWNER.model_dump(),
+            }
+        )
+        creator = subprocess.Popen([sys.executable, "-c", script, payload], cwd=REPO)
+        try:
+            deadline = time.monotonic() + 60
+            # Kill it once some, but not all, replicas exist.
+            while len(netns.list_names(f"{vim.prefix}-")) < 3:
+                assert creator.poll() is None, "the creator finished before it could be killed"
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            creator.kill()
+        finally:
+            creator.wait(timeout=30)
+        partial = vim.get_unit("many")
+        assert partial is not None and len(partial.replicas) < 8
+        vim.ensure_unit(unit, OWNER)
+        done = vim.wait_ready("many", timeout=60)
+        assert [r.index for r in done.replicas] == list(range(8))
+        addresses = [a.ip for r in done.replicas for a in r.addresses]
+        assert len(addresses) == len(set(addresses)) == 8
+        assert vim.leaks() == []
