@@ -19,12 +19,11 @@ from nfvo.vnfpkgm.service import PackageService
 from nfvo.vnfpkgm.views import etag_source, package_href, package_info
 from sol013.etag import check_if_match, etag_for
 from sol013.filters import parse_filter
+from sol013.merge_patch import require_merge_patch
 from sol013.paging import paginate
-from sol013.problem import ApiError
 from sol013.selectors import Selector, apply_selector, selector_dependency
 
 router = APIRouter(prefix="/vnfpkgm/v2", tags=["VNF packages"])
-MERGE_PATCH = "application/merge-patch+json"
 
 
 def _page_key(row: VnfPackageRow) -> str:
@@ -82,14 +81,7 @@ def read_package(
     return JSONResponse(package_info(row, base), headers={"ETag": etag_for(etag_source(row))})
 
 
-def merge_patch_media(request: Request) -> None:
-    """SOL013 PATCH bodies are JSON Merge Patch; plain JSON is accepted too."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in (MERGE_PATCH, "application/json"):
-        raise ApiError(415, f"PATCH needs Content-Type {MERGE_PATCH}, got {media or 'none'!r}")
-
-
-@router.patch("/vnf_packages/{vnfPkgId}", dependencies=[WRITE, Depends(merge_patch_media)])
+@router.patch("/vnf_packages/{vnfPkgId}", dependencies=[WRITE, Depends(require_merge_patch)])
 def modify_package(
     vnfPkgId: str,
     changes: VnfPkgInfoModifications,

@@ -27,6 +27,7 @@ from nfvo.vnfpkgm.fetch import FetchError, fetch_to_staging
 from nfvo.vnfpkgm.models import VnfPackageRow
 from nfvo.vnfpkgm.onboarding import OnboardedPackage, inspect_package
 from nfvo.vnfpkgm.schemas import UploadVnfPackageFromUriRequest, VnfPkgInfoModifications
+from sol013.merge_patch import merge_patch
 from sol013.problem import ApiError
 from store.base import transaction
 
@@ -312,16 +313,3 @@ class PackageService:
             if not pkg_dir.name.startswith(".") and pkg_dir.name not in onboarded:
                 self.store.discard(pkg_dir)
         return len(stuck)
-
-
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON Merge Patch (RFC 7396), which SOL013 prescribes for PATCH bodies."""
-    result = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(result[key], value)
-        else:
-            result[key] = value
-    return result
