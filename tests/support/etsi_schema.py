@@ -109,7 +109,51 @@ def _fix_vnfpkgm(defs: _Definitions) -> None:
     provider.setdefault("vnfProducts", provider["vnfProductsFromProviders"])
 
 
-_ERRATA: dict[str, Callable[[_Definitions], None]] = {VNFPKGM_DEFS: _fix_vnfpkgm}
+def _without_one_of(container: dict[str, Any], names: list[str]) -> None:
+    container["oneOf"] = [{"required": [name]} for name in names]
+
+
+def _fix_sol003_general(defs: dict[str, Any]) -> None:
+    # IpOverEthernetAddressData note 2: exactly one of fixedAddresses, numDynamicAddresses and
+    # addressRange per ipAddresses entry; the file puts the oneOf on the parent, where it fails.
+    data = defs["IpOverEthernetAddressData"]
+    del data["oneOf"]
+    items = data["properties"]["ipAddresses"]["items"]
+    _without_one_of(items, ["fixedAddresses", "numDynamicAddresses", "addressRange"])
+    # VnfInstanceSubscriptionFilter notes 1 and 2: two pairs of optional alternatives; the
+    # file requires one of each pair and misspells vnfdIds as vnfdId.
+    flt = defs["VnfInstanceSubscriptionFilter"]
+    del flt["anyOf"]
+    pairs = [["vnfdIds", "vnfProductsFromProviders"], ["vnfInstanceIds", "vnfInstanceNames"]]
+    flt["not"] = {"anyOf": [{"required": pair} for pair in pairs]}
+    # ScaleInfo: the GS attribute is scaleLevel (integer >= 0); the file says scaleToLevel.
+    props = defs["ScaleInfo"]["properties"]
+    props.pop("scaleToLevel")
+    props["scaleLevel"] = {"type": "integer", "minimum": 0}
+
+
+def _fix_sol003_lcm(defs: dict[str, Any]) -> None:
+    # IpOverEthernetAddressInfo note 2: one of addresses and addressRange per ipAddresses entry.
+    info = defs["IpOverEthernetAddressInfo"]
+    del info["oneOf"]
+    _without_one_of(info["properties"]["ipAddresses"]["items"], ["addresses", "addressRange"])
+    # VnfLcmOpOcc note 2: "not more than one of" changedInfo and
+    # modificationsTriggeredByVnfPkgChange; the file's oneOf demands exactly one.
+    occ = defs["VnfLcmOpOcc"]
+    del occ["oneOf"]
+    occ["not"] = {"required": ["changedInfo", "modificationsTriggeredByVnfPkgChange"]}
+
+
+SOL003_DEFS = "nfv-sol002-sol003/SOL003/General_Definitions/SOL003_def.yaml"
+SOL003_LCM_DEFS = (
+    "nfv-sol002-sol003/SOL003/VNFLifecycleManagement/definitions/"
+    "SOL003VNFLifecycleManagement_def.yaml"
+)
+_ERRATA: dict[str, Callable[[_Definitions], None]] = {
+    VNFPKGM_DEFS: _fix_vnfpkgm,
+    SOL003_DEFS: _fix_sol003_general,
+    SOL003_LCM_DEFS: _fix_sol003_lcm,
+}
 
 
 # -- loading -----------------------------------------------------------------------------------
