@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nfvo.content_store import ContentStore
+from nfvo.grant import api as grant_api
+from nfvo.grant.service import GrantService
 from nfvo.settings import Settings
 from nfvo.vnfpkgm import api_content, api_packages, api_subscriptions
 from nfvo.vnfpkgm.schemas import API_MAJOR, API_NAME, API_VERSION
@@ -58,6 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.auth_enabled = settings.auth_enabled
         app.state.packages = packages
+        grants = GrantService.from_settings(sessions, settings)
+        undecided = await asyncio.to_thread(grants.recover)
+        if undecided:
+            log.warning("%d grant(s) left pending were decided at start-up", undecided)
+        app.state.grants = grants
         app.state.notification_client = client
         stop = asyncio.Event()
         delivery = asyncio.create_task(dispatcher.run_forever(stop))
@@ -78,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    install_version_headers(app, [VNFPKGM])
+    install_version_headers(app, [VNFPKGM, grant_api.GRANT])
     app.include_router(
         token_router(lambda: app.state.session_factory, lambda: app.state.token_issuer)
     )
@@ -86,4 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_packages.router)
     app.include_router(api_content.router)
     app.include_router(api_subscriptions.router)
+    app.include_router(api_versions_router(grant_api.GRANT))
+    app.include_router(grant_api.router)
     return app

@@ -35,6 +35,15 @@ class Settings(BaseModel):
     trust_anchor: Path | None = None
     # SOL004 makes a security option mandatory; labs may onboard unsigned packages.
     require_signed_packages: bool = False
+    # Granting (nfvo/grant).
+    # State directory of the local lab VIM whose inventory grants are checked against;
+    # None: the host's capacity with nothing allocated.
+    local_vim_state_dir: Path | None = None
+    # Decide grants asynchronously (202, then poll) even when a request does not ask to.
+    grant_async: bool = False
+    # Over-commitment allowed when granting: vCPU x16 (OpenStack's initial ratio), memory none.
+    grant_cpu_allocation_ratio: float = Field(default=16.0, gt=0)
+    grant_memory_allocation_ratio: float = Field(default=1.0, gt=0)
 
     def model_post_init(self, __context: object) -> None:
         if not self.database_url:
@@ -81,6 +90,10 @@ class Settings(BaseModel):
             upload_file_roots=[Path(p).resolve() for p in roots.split(os.pathsep) if p],
             trust_anchor=os.environ.get("NFVO_TRUST_ANCHOR") or None,
             require_signed_packages=_flag(os.environ.get("NFVO_REQUIRE_SIGNED_PACKAGES", "off")),
+            local_vim_state_dir=os.environ.get("NFVO_LOCAL_VIM_STATE_DIR") or None,
+            grant_async=_flag(os.environ.get("NFVO_GRANT_ASYNC", "off")),
+            grant_cpu_allocation_ratio=float(os.environ.get("NFVO_GRANT_CPU_RATIO", "16.0")),
+            grant_memory_allocation_ratio=float(os.environ.get("NFVO_GRANT_MEMORY_RATIO", "1.0")),
         )
 
 

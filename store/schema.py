@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import nfvo.grant.models
 import nfvo.vnfpkgm.models
 import sol013.oauth2_clients
 import sol013.outbox
 from store.base import Base
 
-MODULES = (nfvo.vnfpkgm.models, sol013.oauth2_clients, sol013.outbox)
+MODULES = (nfvo.vnfpkgm.models, sol013.oauth2_clients, sol013.outbox, nfvo.grant.models)
 
 
 def metadata() -> MetaData:

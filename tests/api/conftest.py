@@ -30,6 +30,7 @@ CLIENTS = {
     "admin": ["vnfpkgm:v2:all"],
     "reader": ["vnfpkgm:v2:readonly"],
     "stranger": ["vnflcm:v2:all"],
+    "granter": ["grant:v1:all"],
 }
 
 
