@@ -13,6 +13,7 @@ from nfvo.content_store import ContentStore
 from nfvo.grant import api as grant_api
 from nfvo.grant.service import GrantService
 from nfvo.settings import Settings
+from nfvo.vnfm_link import InProcessNfvo
 from nfvo.vnfpkgm import api_content, api_packages, api_subscriptions
 from nfvo.vnfpkgm.schemas import API_MAJOR, API_NAME, API_VERSION
 from nfvo.vnfpkgm.service import PackageService
@@ -23,9 +24,17 @@ from sol013.problem import install_problem_handlers
 from sol013.versioning import ApiSpec, api_versions_router, install_version_headers
 from store.base import make_engine, make_session_factory
 from store.migrate import upgrade
+from vnfm import api_instances
+from vnfm import schemas as vnflcm_schemas
+from vnfm.instances import InstanceService
 
 log = logging.getLogger(__name__)
 VNFPKGM = ApiSpec(name=API_NAME, major=API_MAJOR, versions=(API_VERSION,))
+VNFLCM = ApiSpec(
+    name=vnflcm_schemas.API_NAME,
+    major=vnflcm_schemas.API_MAJOR,
+    versions=(vnflcm_schemas.API_VERSION,),
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if undecided:
             log.warning("%d grant(s) left pending were decided at start-up", undecided)
         app.state.grants = grants
+        app.state.instances = InstanceService(
+            sessions, InProcessNfvo(sessions, grants, settings.public_url)
+        )
         app.state.notification_client = client
         stop = asyncio.Event()
         delivery = asyncio.create_task(dispatcher.run_forever(stop))
@@ -85,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    install_version_headers(app, [VNFPKGM, grant_api.GRANT])
+    install_version_headers(app, [VNFPKGM, grant_api.GRANT, VNFLCM])
     app.include_router(
         token_router(lambda: app.state.session_factory, lambda: app.state.token_issuer)
     )
@@ -95,4 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_subscriptions.router)
     app.include_router(api_versions_router(grant_api.GRANT))
     app.include_router(grant_api.router)
+    app.include_router(api_versions_router(VNFLCM))
+    app.include_router(api_instances.router)
     return app

@@ -31,6 +31,8 @@ class Settings(BaseModel):
     notification_base_delay: float = Field(default=1.0, gt=0)
     token_ttl_seconds: int = Field(default=3600, gt=0)
     page_size: int = Field(default=100, ge=1)
+    # Base URL of this service as others reach it, for links made outside a request.
+    public_url: str = "http://127.0.0.1:8080"
     # PEM CA certificate that package signatures must chain to, if any.
     trust_anchor: Path | None = None
     # SOL004 makes a security option mandatory; labs may onboard unsigned packages.
@@ -89,6 +91,7 @@ class Settings(BaseModel):
             ),
             upload_file_roots=[Path(p).resolve() for p in roots.split(os.pathsep) if p],
             trust_anchor=os.environ.get("NFVO_TRUST_ANCHOR") or None,
+            public_url=os.environ.get("NFVO_PUBLIC_URL", "http://127.0.0.1:8080"),
             require_signed_packages=_flag(os.environ.get("NFVO_REQUIRE_SIGNED_PACKAGES", "off")),
             local_vim_state_dir=os.environ.get("NFVO_LOCAL_VIM_STATE_DIR") or None,
             grant_async=_flag(os.environ.get("NFVO_GRANT_ASYNC", "off")),

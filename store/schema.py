@@ -11,9 +11,16 @@ import nfvo.grant.models
 import nfvo.vnfpkgm.models
 import sol013.oauth2_clients
 import sol013.outbox
+import vnfm.models
 from store.base import Base
 
-MODULES = (nfvo.vnfpkgm.models, sol013.oauth2_clients, sol013.outbox, nfvo.grant.models)
+MODULES = (
+    nfvo.vnfpkgm.models,
+    sol013.oauth2_clients,
+    sol013.outbox,
+    nfvo.grant.models,
+    vnfm.models,
+)
 
 
 def metadata() -> MetaData:

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from nfvo.grant.models import GrantState
 from nfvo.grant.schemas import API_MAJOR, API_NAME, API_VERSION, Grant, GrantRequest
 from nfvo.grant.service import GrantService, grant_href
+from sol013.listing import base_url
 from sol013.oauth2 import require_scopes, scopes_for
 from sol013.versioning import ApiSpec
 
@@ -22,10 +23,6 @@ router = APIRouter(prefix=f"/{API_NAME}/{API_MAJOR}", tags=["Grants"])
 def service(request: Request) -> GrantService:
     svc: GrantService = request.app.state.grants
     return svc
-
-
-def api_root(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def prefers_async(prefer: str | None) -> bool:
@@ -55,7 +52,7 @@ def request_grant(
     background: BackgroundTasks,
     prefer: str | None = Header(default=None),
     svc: GrantService = Depends(service),
-    root: str = Depends(api_root),
+    root: str = Depends(base_url),
 ) -> Response:
     if svc.asynchronous or prefers_async(prefer):
         row = svc.accept(body, root)

@@ -18,16 +18,11 @@ from nfvo.vnfpkgm.schemas import (
 from nfvo.vnfpkgm.service import PackageService
 from nfvo.vnfpkgm.views import etag_source, package_href, package_info
 from sol013.etag import check_if_match, etag_for
-from sol013.filters import parse_filter
+from sol013.listing import created_order_key, list_response
 from sol013.merge_patch import require_merge_patch
-from sol013.paging import paginate
-from sol013.selectors import Selector, apply_selector, selector_dependency
+from sol013.selectors import Selector, selector_dependency
 
 router = APIRouter(prefix="/vnfpkgm/v2", tags=["VNF packages"])
-
-
-def _page_key(row: VnfPackageRow) -> str:
-    return f"{row.created_at.isoformat()}|{row.id}"
 
 
 @router.get("/vnf_packages", dependencies=[READ])
@@ -39,22 +34,19 @@ def list_packages(
     svc: PackageService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    flt = parse_filter(filter, model=VnfPkgInfo) if filter is not None else None
     with svc.sessions() as session:
         rows = svc.list_all(session)
-    infos = [(row, package_info(row, base)) for row in rows]
-    if flt is not None:
-        infos = [(row, info) for row, info in infos if flt.matches(info)]
-    page, link = paginate(
-        infos,
-        key=lambda pair: _page_key(pair[0]),
+    return list_response(
+        request,
+        [(row, package_info(row, base)) for row in rows],
+        key=created_order_key,
+        filter_expr=filter,
+        model=VnfPkgInfo,
         marker=nextpage_opaque_marker,
         page_size=svc.settings.page_size,
-        request_url=str(request.url),
+        selector=selector,
+        default_excluded=DEFAULT_EXCLUDED,
     )
-    body = [apply_selector(info, selector, default_excluded=DEFAULT_EXCLUDED) for _, info in page]
-    headers = {"Link": link} if link else None
-    return JSONResponse(body, headers=headers)
 
 
 @router.post("/vnf_packages", status_code=201, dependencies=[WRITE])

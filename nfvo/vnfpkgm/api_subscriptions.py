@@ -16,9 +16,8 @@ from nfvo.vnfpkgm.schemas import PkgmSubscription, PkgmSubscriptionRequest
 from nfvo.vnfpkgm.service import PackageService
 from nfvo.vnfpkgm.views import api_root
 from sol013 import outbox
-from sol013.filters import parse_filter
+from sol013.listing import created_order_key, list_response
 from sol013.notify import CallbackTestError, NotificationClient, SubscriptionAuthentication
-from sol013.paging import paginate
 from sol013.problem import ApiError
 from store.base import transaction
 
@@ -81,7 +80,6 @@ def list_subscriptions(
     svc: PackageService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    flt = parse_filter(filter, model=PkgmSubscription) if filter is not None else None
     with svc.sessions() as session:
         rows = list(
             session.scalars(
@@ -90,17 +88,15 @@ def list_subscriptions(
                 )
             )
         )
-    views = [(row, subscription_view(row, base)) for row in rows]
-    if flt is not None:
-        views = [(row, view) for row, view in views if flt.matches(view)]
-    page, link = paginate(
-        views,
-        key=lambda pair: f"{pair[0].created_at.isoformat()}|{pair[0].id}",
+    return list_response(
+        request,
+        [(row, subscription_view(row, base)) for row in rows],
+        key=created_order_key,
+        filter_expr=filter,
+        model=PkgmSubscription,
         marker=nextpage_opaque_marker,
         page_size=svc.settings.page_size,
-        request_url=str(request.url),
     )
-    return JSONResponse([view for _, view in page], headers={"Link": link} if link else None)
 
 
 def _get(svc: PackageService, subscription_id: str) -> PkgmSubscriptionRow:

@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from nfvo.vnfpkgm.schemas import API_MAJOR, API_NAME
 from nfvo.vnfpkgm.service import PackageService
+from sol013.listing import base_url
 from sol013.oauth2 import TokenClaims, require_scopes, scopes_for
 
 READ = Depends(require_scopes(*scopes_for(API_NAME, API_MAJOR, write=False)))
@@ -15,10 +16,6 @@ WRITE = Depends(require_scopes(*scopes_for(API_NAME, API_MAJOR, write=True)))
 def service(request: Request) -> PackageService:
     svc: PackageService = request.app.state.packages
     return svc
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 __all__ = ["READ", "WRITE", "TokenClaims", "base_url", "service"]

@@ -31,6 +31,8 @@ CLIENTS = {
     "reader": ["vnfpkgm:v2:readonly"],
     "stranger": ["vnflcm:v2:all"],
     "granter": ["grant:v1:all"],
+    "lcm": ["vnflcm:v2:all"],
+    "lcm-reader": ["vnflcm:v2:readonly"],
 }
 
 
@@ -53,8 +55,8 @@ class Nfvo:
         assert resp.status_code == 200, resp.text
         return str(resp.json()["access_token"])
 
-    def client(self, client_id: str | None = "admin") -> httpx.Client:
-        headers = {"Version": VERSION}
+    def client(self, client_id: str | None = "admin", *, version: str = VERSION) -> httpx.Client:
+        headers = {"Version": version}
         if client_id is not None:
             headers["Authorization"] = f"Bearer {self.token(client_id)}"
         http = httpx.Client(base_url=self.url, headers=headers, timeout=60)
