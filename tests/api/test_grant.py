@@ -14,10 +14,12 @@ import pytest
 
 from nfvo.grant.models import GrantRow
 from nfvo.grant.schemas import GrantRequest
+from nfvo.vnfm_link import InProcessNfvo
 from sol013.oauth2 import create_client
 from store.base import transaction
 from tests.api.conftest import PKGS, Nfvo, NfvoFactory
 from tests.support.etsi_schema import validate
+from vnfm.nfvo_client import GrantRefused
 
 GRANTS = "/grant/v1/grants"
 GRANT_VERSION = "1.7.0"
@@ -327,3 +329,21 @@ def test_grants_use_the_local_vim_inventory_when_configured(
         json=instantiate_request(vnfd_id, addResources=too_many, instantiationLevelId=None),
     )
     assert_rejected(resp, f"{cores} free on VIM local ({cores} vCPU, 0 allocated)")
+
+
+def test_in_process_nfvo_grants_for_the_vnfm(nfvo: Nfvo, sample_csars: dict[str, Path]) -> None:
+    """The VNFM's in-process NfvoClient gets the same decisions as the HTTP API gives."""
+    vnfd_id = onboard_nat(nfvo, sample_csars["nat"])
+    link = InProcessNfvo(nfvo.app.state.session_factory, nfvo.app.state.grants, nfvo.url)
+    package = link.package_for_vnfd(vnfd_id)
+    assert package is not None and package.operational_state == "ENABLED"
+    assert link.vnfd(vnfd_id).vnf_product_name == "NAT"
+    grant = link.request_grant(instantiate_request())
+    validate(GRANT_DEFS, "Grant", grant)
+    assert grant["_links"]["self"]["href"].startswith(nfvo.url)
+    with pytest.raises(GrantRefused) as refused:
+        link.request_grant(instantiate_request(flavourId="no-such-flavour"))
+    assert "no-such-flavour" in refused.value.detail
+    assert link.package_for_vnfd("unknown") is None
+    with pytest.raises(KeyError):
+        link.vnfd("unknown")
