@@ -25,6 +25,7 @@ from sol013.versioning import ApiSpec, api_versions_router, install_version_head
 from store.base import make_engine, make_session_factory
 from store.migrate import upgrade
 from vnfm import api_instances
+from vnfm import api_subscriptions as vnflcm_subscriptions
 from vnfm import schemas as vnflcm_schemas
 from vnfm.instances import InstanceService
 
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions, InProcessNfvo(sessions, grants, settings.public_url)
         )
         app.state.notification_client = client
+        # Called after a commit that queued notifications, to deliver them without waiting.
+        app.state.wake_notifications = dispatcher.wake
         stop = asyncio.Event()
         delivery = asyncio.create_task(dispatcher.run_forever(stop))
         try:
@@ -109,4 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grant_api.router)
     app.include_router(api_versions_router(VNFLCM))
     app.include_router(api_instances.router)
+    app.include_router(vnflcm_subscriptions.router)
     return app

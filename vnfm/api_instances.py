@@ -10,6 +10,7 @@ from sol013.listing import base_url, created_order_key, list_response
 from sol013.oauth2 import require_scopes, scopes_for
 from sol013.selectors import Selector, selector_dependency
 from vnfm.instances import InstanceService
+from vnfm.notifications import notify_identifier_created, notify_identifier_deleted
 from vnfm.schemas import API_MAJOR, API_NAME, CreateVnfRequest, VnfInstance
 from vnfm.views import DEFAULT_EXCLUDED, etag_source, instance_href, instance_view
 
@@ -26,6 +27,7 @@ def service(request: Request) -> InstanceService:
 @router.post("", status_code=201, dependencies=[WRITE])
 def create_instance(
     body: CreateVnfRequest,
+    request: Request,
     svc: InstanceService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
@@ -34,7 +36,9 @@ def create_instance(
         name=body.vnfInstanceName,
         description=body.vnfInstanceDescription,
         metadata=body.metadata,
+        on_created=lambda session, created: notify_identifier_created(session, created, base),
     )
+    request.app.state.wake_notifications()
     return JSONResponse(
         instance_view(row, base),
         status_code=201,
@@ -76,6 +80,15 @@ def read_instance(
 
 
 @router.delete("/{vnfInstanceId}", status_code=204, dependencies=[WRITE])
-def delete_instance(vnfInstanceId: str, svc: InstanceService = Depends(service)) -> Response:
-    svc.delete(vnfInstanceId)
+def delete_instance(
+    vnfInstanceId: str,
+    request: Request,
+    svc: InstanceService = Depends(service),
+    base: str = Depends(base_url),
+) -> Response:
+    svc.delete(
+        vnfInstanceId,
+        on_deleted=lambda session, deleted: notify_identifier_deleted(session, deleted, base),
+    )
+    request.app.state.wake_notifications()
     return Response(status_code=204)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nfvo.vnfpkgm.models import PkgmSubscriptionRow, VnfPackageRow
-from nfvo.vnfpkgm.schemas import API_VERSION, NotificationType, PkgmNotificationsFilter
+from nfvo.vnfpkgm.schemas import (
+    API_VERSION,
+    NotificationType,
+    PkgmNotificationsFilter,
+    VnfProductsFromProvider,
+)
 from nfvo.vnfpkgm.views import api_root, package_href
-from sol013 import outbox
-from store.base import utcnow
+from sol013.subscriptions import ProductFacts, notify_subscribers, product_matches
 
 ChangeType = Literal["OP_STATE_CHANGE", "PKG_DELETE"]
 
@@ -72,30 +74,9 @@ def filter_matches(
     return all(checks)
 
 
-def _provider_matches(provider: Any, pkg: PackageFacts) -> bool:
-    if provider.vnfProvider != pkg.provider:
-        return False
-    products = provider.products()
-    if products is None:
-        return True
-    for product in products:
-        if product.vnfProductName != pkg.product:
-            continue
-        if product.versions is None:
-            return True
-        for version in product.versions:
-            if version.vnfSoftwareVersion == pkg.software_version and (
-                version.vnfdVersions is None or pkg.vnfd_version in version.vnfdVersions
-            ):
-                return True
-    return False
-
-
-def _links(base_url: str, pkg_id: str, subscription_id: str) -> dict[str, Any]:
-    return {
-        "vnfPackage": {"href": package_href(base_url, pkg_id)},
-        "subscription": {"href": f"{api_root(base_url)}/subscriptions/{subscription_id}"},
-    }
+def _provider_matches(provider: VnfProductsFromProvider, pkg: PackageFacts) -> bool:
+    facts = ProductFacts(pkg.provider, pkg.product, pkg.software_version, pkg.vnfd_version)
+    return product_matches(provider.vnfProvider, provider.products(), facts)
 
 
 def _enqueue_for_matching(
@@ -105,33 +86,26 @@ def _enqueue_for_matching(
     base_url: str,
     body: dict[str, Any],
 ) -> int:
-    # One id per event: SOL005 wants the same id on every copy sent to different subscribers.
-    notification_id = str(uuid.uuid4())
-    sent = 0
-    for sub in session.scalars(select(PkgmSubscriptionRow).order_by(PkgmSubscriptionRow.id)):
+    def matches(sub: PkgmSubscriptionRow) -> bool:
         flt = PkgmNotificationsFilter.model_validate(sub.filter) if sub.filter else None
-        if not filter_matches(flt, kind, pkg):
-            continue
-        payload = {
-            "id": notification_id,
-            "notificationType": kind,
-            "subscriptionId": sub.id,
-            "timeStamp": utcnow().isoformat().replace("+00:00", "Z"),
-            "vnfPkgId": pkg.pkg_id,
-            "vnfdId": pkg.vnfd_id,
-            **body,
-            "_links": _links(base_url, pkg.pkg_id, sub.id),
+        return filter_matches(flt, kind, pkg)
+
+    def links(sub: PkgmSubscriptionRow) -> dict[str, Any]:
+        return {
+            "vnfPackage": {"href": package_href(base_url, pkg.pkg_id)},
+            "subscription": {"href": f"{api_root(base_url)}/subscriptions/{sub.id}"},
         }
-        outbox.enqueue(
-            session,
-            subscription_id=sub.id,
-            callback_uri=sub.callback_uri,
-            authentication=sub.authentication,
-            payload=payload,
-            api_version=API_VERSION,
-        )
-        sent += 1
-    return sent
+
+    content = {"vnfPkgId": pkg.pkg_id, "vnfdId": pkg.vnfd_id, **body}
+    return notify_subscribers(
+        session,
+        PkgmSubscriptionRow,
+        kind,
+        api_version=API_VERSION,
+        matches=matches,
+        content=lambda sub: content,
+        links=links,
+    )
 
 
 def notify_onboarded(session: Session, row: VnfPackageRow, base_url: str) -> int:
