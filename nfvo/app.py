@@ -24,10 +24,12 @@ from sol013.problem import install_problem_handlers
 from sol013.versioning import ApiSpec, api_versions_router, install_version_headers
 from store.base import make_engine, make_session_factory
 from store.migrate import upgrade
-from vnfm import api_instances
+from vnfm import api_instances, api_opoccs, api_tasks
 from vnfm import api_subscriptions as vnflcm_subscriptions
 from vnfm import schemas as vnflcm_schemas
 from vnfm.instances import InstanceService
+from vnfm.occurrences import OccurrenceService
+from vnfm.worker import dispatcher_for
 
 log = logging.getLogger(__name__)
 VNFPKGM = ApiSpec(name=API_NAME, major=API_MAJOR, versions=(API_VERSION,))
@@ -78,6 +80,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.instances = InstanceService(
             sessions, InProcessNfvo(sessions, grants, settings.public_url)
         )
+        occurrences = OccurrenceService(
+            sessions, base_url=settings.public_url, wake_notifications=dispatcher.wake
+        )
+        lost = await asyncio.to_thread(occurrences.recover)
+        if lost:
+            log.warning("%d LCM operation occurrence(s) had lost their worker", lost)
+        app.state.occurrences = occurrences
+        # Hands an occurrence to a worker; set before start-up (worker integration, tests)
+        # to replace the default.
+        if getattr(app.state, "dispatch", None) is None:
+            app.state.dispatch = dispatcher_for(settings)
         app.state.notification_client = client
         # Called after a commit that queued notifications, to deliver them without waiting.
         app.state.wake_notifications = dispatcher.wake
@@ -112,5 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grant_api.router)
     app.include_router(api_versions_router(VNFLCM))
     app.include_router(api_instances.router)
+    app.include_router(api_tasks.router)
+    app.include_router(api_opoccs.router)
     app.include_router(vnflcm_subscriptions.router)
     return app

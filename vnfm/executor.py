@@ -494,7 +494,12 @@ class Executor:
                     f"unit {name} of VDU {vdu_id} does not exist on the VIM; "
                     "heal or re-instantiate the VNF"
                 )
-            if unit.spec.replicas != target:
+            # A re-run after a crash may find the new count recorded but replicas
+            # missing or half made: scaling again (create-or-get) finishes them.
+            unfinished = len(unit.replicas) != target or any(
+                r.state is ReplicaState.PENDING for r in unit.replicas
+            )
+            if unit.spec.replicas != target or unfinished or vdu_id in grown:
                 for replica in unit.replicas:
                     if replica.index >= target:
                         handle = compute_handle(self.vim, replica.id, self.vim_connection_id)
@@ -504,8 +509,6 @@ class Executor:
                     "op %s: scaling %s from %d to %d", ctx.op_id, name, unit.spec.replicas, target
                 )
                 self.vim.scale_unit(name, target, lcm_op_id=ctx.op_id)
-                touched.append(name)
-            elif vdu_id in grown:
                 touched.append(name)
         self._wait(ctx, touched)
         self._added_by(ctx, changes)

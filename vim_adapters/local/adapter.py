@@ -24,7 +24,14 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from vim_adapters.errors import VimConflict, VimError, VimFatalError, VimNotFound, VimTimeout
+from vim_adapters.errors import (
+    VimConflict,
+    VimError,
+    VimFatalError,
+    VimNotFound,
+    VimRetryableError,
+    VimTimeout,
+)
 from vim_adapters.interface import (
     Address,
     Inventory,
@@ -281,6 +288,9 @@ class LocalVim(VimAdapter):
             env = self._environment(record, replica)
             running = {p.name for p in replica.processes if processes.is_alive(p)}
             replica.processes = [p for p in replica.processes if p.name in running]
+            # A crash between starting a process and recording it leaves one we do not
+            # know; it would hold the ports the new one needs.
+            _kill_strays(replica.netns, keep={p.pid for p in replica.processes})
             for proc in spec.processes:
                 if proc.name in running:
                     continue
@@ -332,8 +342,7 @@ class LocalVim(VimAdapter):
             txn.save()
         if netns.exists(replica.netns):
             # Anything else still in the namespace (a forked daemon) must not outlive it.
-            for pid in processes.processes_in_netns(replica.netns):
-                _kill(pid)
+            _kill_strays(replica.netns, keep=set())
         for attachment in list(replica.attachments):
             network = txn.state.networks.get(attachment.network)
             if network is not None:
@@ -561,9 +570,19 @@ class LocalVim(VimAdapter):
         return problems
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def _kill_strays(name: str, *, keep: set[int], timeout: float = 5.0) -> None:
+    """SIGKILL every process in the namespace but `keep`, and wait until they are gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        strays = [pid for pid in processes.processes_in_netns(name) if pid not in keep]
+        if not strays:
+            return
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise VimRetryableError(f"processes {strays} in namespace {name} did not exit")
+        time.sleep(0.02)
 
 
 def _memory_mib() -> int:

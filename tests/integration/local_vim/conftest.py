@@ -20,16 +20,6 @@ from tests.support.local_vim import MakeNetns
 from vim_adapters.local import bridges, netns, processes, system
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.fail(
-            "the local VIM integration tests create network namespaces and bridges: "
-            "run them as root (CI does)",
-            pytrace=False,
-        )
-
-
 def _host_links(prefix: str) -> list[str]:
     completed = system.run(["ip", "-j", "link", "show"])
     return sorted(

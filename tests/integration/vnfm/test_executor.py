@@ -51,12 +51,6 @@ SERVER_PORT = 8080
 NAT_LINKS = ("nat_inside_vl", "nat_outside_vl", "nat_punt_vl", "nat_mgmt_vl")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("the executor tests drive the local VIM: run them as root", pytrace=False)
-
-
 @functools.cache
 def nat_vnfd() -> Vnfd:
     """The NAT VNFD with runnable VDU commands.
