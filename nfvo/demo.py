@@ -21,7 +21,13 @@ from nfvo.admin import create_api_client
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, save_config
 from nfvo.cli.main import _packages_table
-from nfvo.process import ServiceError, start_service, wait_ready
+from nfvo.process import (
+    ServiceError,
+    start_service,
+    start_worker,
+    wait_ready,
+    wait_worker_ready,
+)
 from nfvo.settings import Settings
 from sol013.oauth2 import delete_client
 from store.base import make_engine, make_session_factory, transaction
@@ -32,36 +38,45 @@ DEMO_CLIENT = "nfvctl-demo"
 out = Console(width=None if sys.stdout.isatty() else 200)
 
 
-def _pid_file(settings: Settings) -> Path:
-    return settings.data_dir / "nfvo.pid"
+# The demo's background processes: the REST service and one LCM worker.
+PROCESSES = ("nfvo", "worker")
 
 
-def _running_pid(settings: Settings) -> int | None:
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.data_dir / f"{name}.pid"
+
+
+def _running_pid(settings: Settings, name: str) -> int | None:
     try:
-        pid = int(_pid_file(settings).read_text())
+        pid = int(_pid_file(settings, name).read_text())
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
     return pid
 
 
-def stop(settings: Settings) -> None:
-    pid = _running_pid(settings)
+def _stop_one(settings: Settings, name: str) -> None:
+    pid = _running_pid(settings, name)
+    _pid_file(settings, name).unlink(missing_ok=True)
     if pid is None:
-        out.print("the demo service is not running")
-        _pid_file(settings).unlink(missing_ok=True)
+        out.print(f"the demo {name} is not running")
         return
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
+    # Each was started in its own session: signal the whole group.
+    os.killpg(pid, signal.SIGTERM)
+    for _ in range(200):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             break
         time.sleep(0.1)
     else:
-        os.kill(pid, signal.SIGKILL)
-    _pid_file(settings).unlink(missing_ok=True)
-    out.print(f"stopped the demo service (pid {pid})")
+        os.killpg(pid, signal.SIGKILL)
+    out.print(f"stopped the demo {name} (pid {pid})")
+
+
+def stop(settings: Settings) -> None:
+    for name in reversed(PROCESSES):
+        _stop_one(settings, name)
 
 
 def _fresh_client(settings: Settings) -> str:
@@ -78,7 +93,17 @@ def _fresh_client(settings: Settings) -> str:
 
 def _start(settings: Settings, port: int) -> int:
     proc = start_service(settings, port, settings.data_dir / "nfvo.log")
-    _pid_file(settings).write_text(str(proc.pid))
+    _pid_file(settings, "nfvo").write_text(str(proc.pid))
+    return proc.pid
+
+
+def _start_worker(settings: Settings) -> int:
+    log = settings.data_dir / "worker.log"
+    log.touch()
+    since = log.stat().st_size
+    proc = start_worker(settings, log)
+    _pid_file(settings, "worker").write_text(str(proc.pid))
+    wait_worker_ready(log, proc, since=since)
     return proc.pid
 
 
@@ -99,11 +124,16 @@ def run(settings: Settings, port: int) -> None:
         name: build_csar(SOURCE / name, csar_dir / f"{name}.csar", sign_with=signer)
         for name in PACKAGES
     }
-    pid = _running_pid(settings)
+    if settings.local_vim_state_dir is None:
+        settings.local_vim_state_dir = settings.data_dir / "local-vim"
+    pid = _running_pid(settings, "nfvo")
     if pid is None:
         pid = _start(settings, port)
         out.print(f"started the NFVO (pid {pid}) on {url}; log: {settings.data_dir / 'nfvo.log'}")
     wait_ready(url)
+    if _running_pid(settings, "worker") is None:
+        worker = _start_worker(settings)
+        out.print(f"started an LCM worker (pid {worker}); log: {settings.data_dir / 'worker.log'}")
     with ApiClient(config) as client:
         onboarded = {p.get("vnfProductName") for p in client.list_packages()}
         for name, csar in csars.items():

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from nfvo.process import worker_argv
+
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -49,28 +51,9 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def start_worker(env: Mapping[str, str], log: Path, *, name: str) -> CeleryWorker:
     """Start a worker (solo pool) and wait until it consumes; its output goes to `log`."""
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "vnfm.celery_app",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        f"{name}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            argv,
+            worker_argv(name),
             cwd=REPO,
             env=full_env,
             stdout=out,
