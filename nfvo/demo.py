@@ -88,7 +88,7 @@ def _fresh_client(settings: Settings) -> str:
         pass
     finally:
         engine.dispose()
-    return create_api_client(DEMO_CLIENT, ["vnfpkgm:v2:all"], settings=settings)
+    return create_api_client(DEMO_CLIENT, ["vnfpkgm:v2:all", "vnflcm:v2:all"], settings=settings)
 
 
 def _start(settings: Settings, port: int) -> int:
