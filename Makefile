@@ -49,6 +49,7 @@ stop: venv
 bench: venv
 	$(BIN)/python bench/onboarding.py --runs 9
 	$(BIN)/python bench/vim_local.py --runs 5
+	$(BIN)/python bench/lcm.py --runs 5
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
