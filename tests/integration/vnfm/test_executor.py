@@ -94,7 +94,7 @@ class PackagesOnDisk:
         return nat_vnfd()
 
     def request_grant(self, grant_request: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError("the executor does not send grant requests; its caller does")
+        raise AssertionError("the executor must not send grant requests; its caller does")
 
     def instances_changed(self, vnfd_id: str, count: int) -> None:
         pass
