@@ -25,11 +25,10 @@ from nfvo.grant.schemas import (
     GrantInfo,
     GrantLinks,
     GrantRequest,
-    Link,
     ResourceDefinition,
     ResourceType,
-    VimConnectionInfo,
 )
+from sol013.types import Link, VimConnectionInfo
 from vim_adapters.interface import Inventory
 
 # vimType values: the ETSI NFV registry of VIM-related information names the standard VIM

@@ -7,20 +7,18 @@ misspelt attribute is a 400 rather than silently ignored.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sol013.types import EtsiModel, Identifier, Link, ResourceHandle, VimConnectionInfo
 
 API_NAME = "grant"
 API_MAJOR = "v1"
 # info.version of VNFLifecycleOperationGranting.yaml (SOL003 V3.7.1), without the "-impl:" suffix.
 API_VERSION = "1.7.0"
 
-Id = Annotated[str, Field(min_length=1)]
-
-
-class _Api(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+Id = Identifier
 
 
 class GrantedLcmOperationType(StrEnum):
@@ -44,22 +42,7 @@ class ResourceType(StrEnum):
     LINKPORT = "LINKPORT"
 
 
-class Link(_Api):
-    """A link to a resource (an absolute URI)."""
-
-    href: Id
-
-
-class ResourceHandle(_Api):
-    """A virtualised resource used by a VNF instance, as the VIM knows it."""
-
-    vimConnectionId: str | None = None
-    resourceProviderId: str | None = None
-    resourceId: Id
-    vimLevelResourceType: str | None = None
-
-
-class SnapshotResourceDefinition(_Api):
+class SnapshotResourceDefinition(EtsiModel):
     """A resource defined by a VNF snapshot rather than by the VNFD."""
 
     vnfSnapshotId: Id
@@ -68,7 +51,7 @@ class SnapshotResourceDefinition(_Api):
     snapshotResource: ResourceHandle | None = None
 
 
-class ResourceDefinition(_Api):
+class ResourceDefinition(EtsiModel):
     """An existing or proposed resource of the VNF (table 9.5.3.2-1)."""
 
     id: Id
@@ -81,7 +64,7 @@ class ResourceDefinition(_Api):
     snapshotResDef: SnapshotResourceDefinition | None = None
 
 
-class ConstraintResourceRef(_Api):
+class ConstraintResourceRef(EtsiModel):
     """A resource named in a constraint: a VIM-level id, or a ResourceDefinition of the request."""
 
     idType: Literal["RES_MGMT", "GRANT"]
@@ -90,7 +73,7 @@ class ConstraintResourceRef(_Api):
     resourceProviderId: str | None = None
 
 
-class PlacementConstraint(_Api):
+class PlacementConstraint(EtsiModel):
     """An affinity or anti-affinity rule between resources."""
 
     affinityOrAntiAffinity: Literal["AFFINITY", "ANTI_AFFINITY"]
@@ -99,19 +82,19 @@ class PlacementConstraint(_Api):
     fallbackBestEffort: bool | None = None
 
 
-class VimConstraint(_Api):
+class VimConstraint(EtsiModel):
     """Resources that must be managed through one VIM connection."""
 
     sameResourceGroup: bool | None = None
     resource: list[ConstraintResourceRef] = Field(min_length=2)
 
 
-class GrantRequestLinks(_Api):
+class GrantRequestLinks(EtsiModel):
     vnfLcmOpOcc: Link
     vnfInstance: Link
 
 
-class GrantRequest(_Api):
+class GrantRequest(EtsiModel):
     """What the VNFM asks the NFVO to grant (table 9.5.2.2-1)."""
 
     vnfInstanceId: Id
@@ -166,28 +149,18 @@ class GrantRequest(_Api):
         return self
 
 
-class VimConnectionInfo(_Api):
-    """How to reach a VIM (SOL003 clause 4.4.1.6); vimType follows nfvo.grant's convention."""
-
-    vimId: str | None = None
-    vimType: str
-    interfaceInfo: dict[str, Any] | None = None
-    accessInfo: dict[str, Any] | None = None
-    extra: dict[str, Any] | None = None
-
-
-class ZoneInfo(_Api):
+class ZoneInfo(EtsiModel):
     id: str
     zoneId: str
     vimConnectionId: str | None = None
     resourceProviderId: str | None = None
 
 
-class ZoneGroupInfo(_Api):
+class ZoneGroupInfo(EtsiModel):
     zoneId: list[str]
 
 
-class GrantInfo(_Api):
+class GrantInfo(EtsiModel):
     """A resource whose addition, update or removal was granted."""
 
     resourceDefinitionId: str
@@ -198,21 +171,21 @@ class GrantInfo(_Api):
     resourceGroupId: str | None = None
 
 
-class VimComputeResourceFlavour(_Api):
+class VimComputeResourceFlavour(EtsiModel):
     vimConnectionId: str | None = None
     resourceProviderId: str | None = None
     vnfdVirtualComputeDescId: str
     vimFlavourId: str
 
 
-class VimSoftwareImage(_Api):
+class VimSoftwareImage(EtsiModel):
     vimConnectionId: str | None = None
     resourceProviderId: str | None = None
     vnfdSoftwareImageId: str
     vimSoftwareImageId: str
 
 
-class VimSnapshotResource(_Api):
+class VimSnapshotResource(EtsiModel):
     vimConnectionId: str | None = None
     resourceProviderId: str | None = None
     vnfSnapshotId: str
@@ -221,19 +194,19 @@ class VimSnapshotResource(_Api):
     vimSnapshotResourceId: str
 
 
-class VimAssets(_Api):
+class VimAssets(EtsiModel):
     computeResourceFlavours: list[VimComputeResourceFlavour] | None = None
     softwareImages: list[VimSoftwareImage] | None = None
     snapshotResources: list[VimSnapshotResource] | None = None
 
 
-class GrantLinks(_Api):
+class GrantLinks(EtsiModel):
     self_: Link = Field(alias="self")
     vnfLcmOpOcc: Link
     vnfInstance: Link
 
 
-class Grant(_Api):
+class Grant(EtsiModel):
     """The NFVO's decision (table 9.5.2.3-1): where and with which VIM the VNFM may act."""
 
     id: str

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sol013.types import Checksum, EtsiModel, Link
 
 API_NAME = "vnfpkgm"
 API_MAJOR = "v2"
@@ -19,10 +21,6 @@ DEFAULT_EXCLUDED = (
     "checksum",
     "onboardingFailureDetails",
 )
-
-
-class _Api(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class OnboardingState(StrEnum):
@@ -43,20 +41,7 @@ class UsageState(StrEnum):
     NOT_IN_USE = "NOT_IN_USE"
 
 
-class Link(_Api):
-    """A hyperlink to a resource."""
-
-    href: str
-
-
-class Checksum(_Api):
-    """A digest and the algorithm that made it."""
-
-    algorithm: str
-    hash: str
-
-
-class VnfPackageSoftwareImageInfo(_Api):
+class VnfPackageSoftwareImageInfo(EtsiModel):
     """A software image in, or referenced by, the package."""
 
     id: str
@@ -76,7 +61,7 @@ class VnfPackageSoftwareImageInfo(_Api):
     imageUri: str | None = None
 
 
-class VnfPackageArtifactInfo(_Api):
+class VnfPackageArtifactInfo(EtsiModel):
     """An artifact other than a software image."""
 
     artifactPath: str | None = None
@@ -88,7 +73,7 @@ class VnfPackageArtifactInfo(_Api):
     metadata: dict[str, Any] | None = None
 
 
-class VnfPkgLinks(_Api):
+class VnfPkgLinks(EtsiModel):
     """Links of a VnfPkgInfo."""
 
     self_: Link = Field(alias="self")
@@ -96,7 +81,7 @@ class VnfPkgLinks(_Api):
     packageContent: Link
 
 
-class VnfPkgInfo(_Api):
+class VnfPkgInfo(EtsiModel):
     """The representation of an "Individual VNF package" resource."""
 
     id: str
@@ -120,13 +105,13 @@ class VnfPkgInfo(_Api):
     links: VnfPkgLinks = Field(alias="_links")
 
 
-class CreateVnfPkgInfoRequest(_Api):
+class CreateVnfPkgInfoRequest(EtsiModel):
     """Body of POST /vnf_packages."""
 
     userDefinedData: dict[str, Any] | None = None
 
 
-class VnfPkgInfoModifications(_Api):
+class VnfPkgInfoModifications(EtsiModel):
     """Body of PATCH /vnf_packages/{id}, and of its 200 response."""
 
     operationalState: OperationalState | None = None
@@ -139,7 +124,7 @@ class VnfPkgInfoModifications(_Api):
         return self
 
 
-class Oauth2ClientCredentials(_Api):
+class Oauth2ClientCredentials(EtsiModel):
     """Client credentials for an OAuth 2.0 protected download."""
 
     clientId: str
@@ -147,7 +132,7 @@ class Oauth2ClientCredentials(_Api):
     tokenEndpoint: str
 
 
-class UploadVnfPackageFromUriRequest(_Api):
+class UploadVnfPackageFromUriRequest(EtsiModel):
     """Body of POST /vnf_packages/{id}/package_content/upload_from_uri."""
 
     addressInformation: str
@@ -170,21 +155,21 @@ class UploadVnfPackageFromUriRequest(_Api):
 NotificationType = Literal["VnfPackageOnboardingNotification", "VnfPackageChangeNotification"]
 
 
-class VnfProductVersion(_Api):
+class VnfProductVersion(EtsiModel):
     """Software version (and optionally VNFD versions) of a product in a filter."""
 
     vnfSoftwareVersion: str
     vnfdVersions: list[str] | None = None
 
 
-class VnfProduct(_Api):
+class VnfProduct(EtsiModel):
     """A product of one provider in a filter."""
 
     vnfProductName: str
     versions: list[VnfProductVersion] | None = None
 
 
-class VnfProductsFromProvider(_Api):
+class VnfProductsFromProvider(EtsiModel):
     """Products of one provider in a filter.
 
     The ETSI OpenAPI file names the inner list "vnfProductsFromProviders" while
@@ -199,7 +184,7 @@ class VnfProductsFromProvider(_Api):
         return self.vnfProducts if self.vnfProducts is not None else self.vnfProductsFromProviders
 
 
-class PkgmNotificationsFilter(_Api):
+class PkgmNotificationsFilter(EtsiModel):
     """Which package notifications a subscriber wants."""
 
     notificationTypes: list[NotificationType] | None = None
@@ -222,7 +207,7 @@ class PkgmNotificationsFilter(_Api):
         return self
 
 
-class PkgmSubscriptionRequest(_Api):
+class PkgmSubscriptionRequest(EtsiModel):
     """Body of POST /subscriptions."""
 
     filter: PkgmNotificationsFilter | None = None
@@ -230,13 +215,13 @@ class PkgmSubscriptionRequest(_Api):
     authentication: dict[str, Any] | None = None
 
 
-class SubscriptionLinks(_Api):
+class SubscriptionLinks(EtsiModel):
     """Links of a subscription."""
 
     self_: Link = Field(alias="self")
 
 
-class PkgmSubscription(_Api):
+class PkgmSubscription(EtsiModel):
     """The representation of a subscription (without its credentials)."""
 
     id: str

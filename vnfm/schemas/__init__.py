@@ -4,13 +4,12 @@ Field names are the ETSI ones; dump with ``by_alias=True`` (for ``_links``) and
 ``exclude_none=True`` (absent attributes are omitted, not null).
 """
 
+from sol013.types import Checksum, EtsiModel, KeyValuePairs, Link, ResourceHandle, VimConnectionInfo
 from vnfm.schemas.common import (
     API_MAJOR,
     API_NAME,
     API_VERSION,
-    Checksum,
     CpProtocolData,
-    EtsiModel,
     ExtLinkPortData,
     ExtManagedVirtualLinkData,
     ExtVirtualLinkData,
@@ -18,13 +17,9 @@ from vnfm.schemas.common import (
     IpAddressRange,
     IpAddressType,
     IpOverEthernetAddressData,
-    KeyValuePairs,
-    Link,
     NotificationLink,
     ProblemDetails,
-    ResourceHandle,
     ScaleInfo,
-    VimConnectionInfo,
     VnfExtCpConfig,
     VnfExtCpData,
     VnfLinkPortData,

@@ -12,7 +12,12 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+
+from sol013.types import (
+    EtsiModel,
+    ResourceHandle,
+)
 
 API_NAME = "vnflcm"
 API_MAJOR = "v2"
@@ -20,8 +25,6 @@ API_MAJOR = "v2"
 # API version (SOL013) is its semantic-version part.
 API_VERSION = "2.3.0"
 
-KeyValuePairs = dict[str, Any]
-"""SOL003 KeyValuePairs: a JSON object whose keys and values the GS leaves open."""
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[-:][0-9A-Fa-f]{2}){5}(?:[-:][0-9A-Fa-f]{2}){0,2}$")
 
@@ -82,29 +85,10 @@ def at_most_one(model: BaseModel, *names: str) -> None:
         raise ValueError(f"{' and '.join(present)} are alternatives; give only one of them")
 
 
-class EtsiModel(BaseModel):
-    """Base of the SOL003 data types: ETSI field names, unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Link(EtsiModel):
-    """A link to a resource."""
-
-    href: str
-
-
 class NotificationLink(EtsiModel):
     """A link to a resource in a notification."""
 
     href: str
-
-
-class Checksum(EtsiModel):
-    """A digest and the algorithm that produced it."""
-
-    algorithm: str
-    hash: str
 
 
 class VnfOperationalStateType(StrEnum):
@@ -119,25 +103,6 @@ class IpAddressType(StrEnum):
 
     IPV4 = "IPV4"
     IPV6 = "IPV6"
-
-
-class VimConnectionInfo(EtsiModel):
-    """Parameters to connect to a VIM."""
-
-    vimId: str | None = None
-    vimType: str
-    interfaceInfo: KeyValuePairs | None = None
-    accessInfo: KeyValuePairs | None = None
-    extra: KeyValuePairs | None = None
-
-
-class ResourceHandle(EtsiModel):
-    """Addresses a virtualised resource used by a VNF instance."""
-
-    vimConnectionId: str | None = None
-    resourceProviderId: str | None = None
-    resourceId: str
-    vimLevelResourceType: str | None = None
 
 
 class IpAddressRange(EtsiModel):

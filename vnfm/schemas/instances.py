@@ -7,17 +7,13 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from sol013.types import EtsiModel, KeyValuePairs, Link, ResourceHandle, VimConnectionInfo
 from vnfm.schemas.common import (
-    EtsiModel,
     IpAddress,
     IpAddressRange,
     IpAddressType,
-    KeyValuePairs,
-    Link,
     MacAddress,
-    ResourceHandle,
     ScaleInfo,
-    VimConnectionInfo,
     VnfExtCpData,
     VnfOperationalStateType,
     at_least_one,

@@ -6,7 +6,12 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from vnfm.schemas.common import DateTime, EtsiModel, NotificationLink, ProblemDetails
+from sol013.types import EtsiModel
+from vnfm.schemas.common import (
+    DateTime,
+    NotificationLink,
+    ProblemDetails,
+)
 from vnfm.schemas.instances import ExtVirtualLinkInfo, VnfInfoModifications
 from vnfm.schemas.opocc import (
     AffectedExtLinkPort,

@@ -7,14 +7,10 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from sol013.types import EtsiModel, KeyValuePairs, Link, ResourceHandle, VimConnectionInfo
 from vnfm.schemas.common import (
     DateTime,
-    EtsiModel,
-    KeyValuePairs,
-    Link,
     ProblemDetails,
-    ResourceHandle,
-    VimConnectionInfo,
     at_most_one,
 )
 from vnfm.schemas.instances import ExtVirtualLinkInfo, VnfInfoModifications

@@ -10,13 +10,11 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from sol013.types import EtsiModel, KeyValuePairs, VimConnectionInfo
 from vnfm.schemas.common import (
-    EtsiModel,
     ExtManagedVirtualLinkData,
     ExtVirtualLinkData,
-    KeyValuePairs,
     ScaleInfo,
-    VimConnectionInfo,
     VnfOperationalStateType,
     exactly_one,
 )

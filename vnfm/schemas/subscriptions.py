@@ -8,7 +8,10 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from sol013.notify_auth import SubscriptionAuthentication
-from vnfm.schemas.common import EtsiModel, Link, at_most_one
+from sol013.types import EtsiModel, Link
+from vnfm.schemas.common import (
+    at_most_one,
+)
 from vnfm.schemas.opocc import LcmOperationStateType, LcmOperationType
 
 LcmNotificationType = Literal[
