@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(CURDIR)/.data
 PORT ?= 8080
-SYSTEM_PACKAGES := postgresql openssl iproute2 procps iputils-ping containernetworking-plugins redis-server
+SYSTEM_PACKAGES := postgresql openssl iproute2 procps iputils-ping containernetworking-plugins redis-server rabbitmq-server clang llvm libbpf-dev bpftool
 
 .PHONY: demo stop test lint typecheck unit venv system-deps clean bench
 

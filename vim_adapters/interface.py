@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Literal
 
@@ -167,6 +168,7 @@ class ReplicaState(StrEnum):
     RUNNING = "running"
     READY = "ready"
     FAILED = "failed"
+    STOPPED = "stopped"
 
 
 class Address(_Model):
@@ -261,6 +263,34 @@ class VimAdapter(ABC):
     @abstractmethod
     def heal_replica(self, unit: str, replica_id: str) -> Unit:
         """Replace one replica by a fresh one with the same index and addresses."""
+
+    @abstractmethod
+    def update_unit(self, spec: UnitSpec, *, lcm_op_id: str | None = None) -> Unit:
+        """Change an existing unit (named spec.name) to `spec`, keeping its replica count.
+
+        Replicas whose processes, config files or connection points differ are
+        replaced one at a time with the same index; on a connection point whose
+        network did not change they keep their address and MAC. Repeating the
+        call, also after a crash in the middle, converges on `spec`.
+        """
+
+    @abstractmethod
+    def set_running(
+        self,
+        unit: str,
+        running: bool,
+        *,
+        replica_ids: Sequence[str] | None = None,
+        graceful_timeout: float = 0.0,
+    ) -> Unit:
+        """Stop or start the processes of the unit's replicas (all, or the given ones).
+
+        Stopping sends SIGTERM (or the VIM's equivalent), waits up to
+        `graceful_timeout` seconds, then kills; 0 kills at once. Networks,
+        addresses and the replica itself stay, and a stopped replica stays
+        stopped (STOPPED) across adapter restarts until started again.
+        Repeating a call is harmless.
+        """
 
     @abstractmethod
     def delete_unit(self, name: str) -> None:

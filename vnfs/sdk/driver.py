@@ -1,0 +1,135 @@
+"""The fast-path driver interface: what a fast-path agent needs from a datapath.
+
+A driver owns one datapath instance (the tc-BPF program and its maps on this
+unit's interfaces, or a VPP instance). Slow paths never call a driver
+directly; they push rules to the fast-path agent, which calls its driver.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from vnfs.sdk.encoding import iter_rules
+from vnfs.sdk.flow import ExpiredRule, FlowKey, FlowRule, RuleCounters
+
+
+class DriverError(RuntimeError):
+    """The datapath refused or failed an operation; the message says which and why."""
+
+
+class TableFull(DriverError):
+    """The flow table has no room for more rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """A datapath interface as the slow path needs to know it."""
+
+    name: str
+    ifindex: int
+    mac: str
+    address: str | None
+    """IPv4 address with prefix length, e.g. '10.10.0.5/24'"""
+    role: str
+    """what the VNF uses it for, e.g. 'inside', 'outside', 'punt'"""
+
+
+@dataclass(frozen=True, slots=True)
+class PuntTarget:
+    """Where the datapath sends packets that match no rule."""
+
+    interface: str
+    local_address: str
+    local_port: int
+    slowpath_address: str
+    slowpath_port: int
+    slowpath_mac: str
+    reinject_port: int
+    """UDP port on `local_address` where the slow path sends packets back"""
+    instance: int
+    """this fast path's instance number, carried in every punt header"""
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalCounters:
+    """Datapath-wide counters since the datapath started."""
+
+    rx_packets: int = 0
+    rx_bytes: int = 0
+    hits: int = 0
+    misses: int = 0
+    punted: int = 0
+    punt_errors: int = 0
+    reinjected: int = 0
+    reinject_misses: int = 0
+    dropped: int = 0
+    passed_to_host: int = 0
+    forward_errors: int = 0
+    tx_packets: int = 0
+    tx_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    healthy: bool
+    detail: str = ""
+    table_entries: int = 0
+    table_capacity: int = 0
+    interfaces: Mapping[str, bool] = field(default_factory=dict)
+    """interface name -> program attached and link up"""
+
+
+class FastPathDriver(ABC):
+    """One datapath. Methods are called from one thread (the agent's)."""
+
+    name: str
+
+    @abstractmethod
+    def start(self, interfaces: Sequence[Interface], punt: PuntTarget | None) -> None:
+        """Attach to the data interfaces and arm the punt path; repeatable."""
+
+    @abstractmethod
+    def install(self, rules: Sequence[FlowRule]) -> int:
+        """Add or replace rules; returns how many were applied. TableFull if no room."""
+
+    def install_encoded(self, keys: bytes, actions: bytes, count: int) -> int:
+        """Install rules already in the `vnfs.sdk.encoding` layout (as the rule-push
+        protocol carries them). Drivers whose tables use that layout override this
+        to skip decoding."""
+        names = {interface.ifindex: interface.name for interface in self.interfaces()}
+        rules = [rule for rule, _ in iter_rules(keys, actions, names)]
+        if len(rules) != count:
+            raise DriverError(f"batch says {count} rules but carries {len(rules)}")
+        return self.install(rules)
+
+    @abstractmethod
+    def remove(self, keys: Sequence[FlowKey]) -> int:
+        """Delete rules; absent keys are ignored. Returns how many were deleted."""
+
+    @abstractmethod
+    def counters(self, keys: Sequence[FlowKey]) -> dict[FlowKey, RuleCounters]:
+        """Per-rule counters of the given keys that are installed."""
+
+    @abstractmethod
+    def global_counters(self) -> GlobalCounters: ...
+
+    @abstractmethod
+    def dump(self) -> Iterator[tuple[FlowRule, RuleCounters]]:
+        """Every installed rule with its counters, for reconciliation after a restart."""
+
+    @abstractmethod
+    def age_out(self, now_ns: int) -> list[ExpiredRule]:
+        """Remove rules idle past their timeout at CLOCK_MONOTONIC `now_ns`; return them."""
+
+    @abstractmethod
+    def health(self) -> Health: ...
+
+    @abstractmethod
+    def interfaces(self) -> list[Interface]:
+        """The interfaces the datapath is attached to."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Detach from the interfaces and release the table; the rules are gone after."""

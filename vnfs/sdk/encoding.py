@@ -1,0 +1,318 @@
+"""The binary form of flow rules, shared by the rule-push protocol and the BPF map.
+
+One layout serves both so a fast-path agent can hand a received batch to
+BPF_MAP_UPDATE_BATCH without touching each rule. `vnfs/sdk/bpf/flowtable.h`
+declares the same structs; `tests/unit/vnfs/test_encoding.py` checks the sizes
+and offsets against the C header compiled by clang.
+
+struct flow_key (16 bytes, addresses and ports in network order):
+    0  src  u32      4  dst  u32      8  sport u16    10 dport u16
+    12 proto u8      13 pad u8        14 vrf u16 (host order)
+
+struct flow_action (88 bytes, host order unless marked "net"):
+    0  flags u32                 4  idle_timeout_s u32      8  transitory_timeout_s u32
+    12 new_src u32 net           16 new_dst u32 net         20 new_sport u16 net
+    22 new_dport u16 net         24 out_ifindex u32         28 next_hop u32 net
+    32 encap_src u32 net         36 encap_dst u32 net       40 encap_sport u16 net
+    42 encap_dport u16 net       44 encap_vni u32           48 cookie u64
+    56 packets u64               64 bytes u64               72 last_seen_ns u64
+    80 tcp_flags_seen u32        84 reserved u32
+The last five fields are written by the datapath; an encoder leaves them 0.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from enum import IntEnum, IntFlag
+from ipaddress import IPv4Address
+
+from vnfs.sdk.flow import (
+    Count,
+    Drop,
+    Encapsulate,
+    FlowKey,
+    FlowRule,
+    Forward,
+    Protocol,
+    Rewrite,
+    RuleCounters,
+)
+
+KEY = struct.Struct("!4s4sHHBx")
+"""The network-order part of struct flow_key; `vrf` (host order) follows as VRF."""
+VRF = struct.Struct("=H")
+KEY_SIZE = 16
+
+ACTION = struct.Struct("=III4s4s2s2sI4s4s4s2s2sIQQQQII")
+ACTION_SIZE = 88
+COUNTERS_OFFSET = 56
+LAST_SEEN_OFFSET = 72
+
+_ZERO_ADDR = b"\0\0\0\0"
+
+
+class ActionFlag(IntFlag):
+    """Bits of flow_action.flags; the C header defines the same values."""
+
+    REWRITE_SRC = 1 << 0
+    REWRITE_DST = 1 << 1
+    REWRITE_SPORT = 1 << 2
+    REWRITE_DPORT = 1 << 3
+    FORWARD = 1 << 4
+    ENCAP = 1 << 5
+    DROP = 1 << 6
+    COUNT = 1 << 7
+
+
+class EncodingError(ValueError):
+    """Bytes that are not a valid rule, or a rule that cannot be encoded."""
+
+
+def _port(value: int) -> bytes:
+    return value.to_bytes(2, "big")
+
+
+def _unport(data: bytes) -> int:
+    return int.from_bytes(data, "big")
+
+
+def encode_key(key: FlowKey) -> bytes:
+    return KEY.pack(key.src.packed, key.dst.packed, key.sport, key.dport, key.proto) + VRF.pack(
+        key.vrf
+    )
+
+
+def decode_key(data: bytes | memoryview) -> FlowKey:
+    if len(data) != KEY_SIZE:
+        raise EncodingError(f"a flow key is {KEY_SIZE} bytes, got {len(data)}")
+    src, dst, sport, dport, proto = KEY.unpack_from(data)
+    (vrf,) = VRF.unpack_from(data, KEY.size)
+    try:
+        protocol = Protocol(proto)
+    except ValueError:
+        raise EncodingError(f"protocol {proto} is not ICMP, TCP or UDP") from None
+    return FlowKey(IPv4Address(src), IPv4Address(dst), sport, dport, protocol, vrf)
+
+
+def encode_action(rule: FlowRule, ifindex_of: Mapping[str, int] | None = None) -> bytes:
+    """The flow_action record of `rule`; `ifindex_of` resolves Forward.interface names."""
+    flags = ActionFlag(0)
+    new_src = new_dst = next_hop = encap_src = encap_dst = _ZERO_ADDR
+    new_sport = new_dport = encap_sport = encap_dport = 0
+    out_ifindex = vni = 0
+    for action in rule.actions:
+        if isinstance(action, Rewrite):
+            if action.src is not None:
+                flags |= ActionFlag.REWRITE_SRC
+                new_src = action.src.packed
+            if action.dst is not None:
+                flags |= ActionFlag.REWRITE_DST
+                new_dst = action.dst.packed
+            if action.sport is not None:
+                flags |= ActionFlag.REWRITE_SPORT
+                new_sport = action.sport
+            if action.dport is not None:
+                flags |= ActionFlag.REWRITE_DPORT
+                new_dport = action.dport
+        elif isinstance(action, Forward):
+            flags |= ActionFlag.FORWARD
+            if action.interface is not None:
+                if ifindex_of is None or action.interface not in ifindex_of:
+                    raise EncodingError(
+                        f"rule for {rule.key}: the fast path has no interface {action.interface!r}"
+                    )
+                out_ifindex = ifindex_of[action.interface]
+            if action.next_hop is not None:
+                next_hop = action.next_hop.packed
+        elif isinstance(action, Encapsulate):
+            flags |= ActionFlag.ENCAP
+            encap_src, encap_dst = action.outer_src.packed, action.outer_dst.packed
+            encap_sport, encap_dport, vni = action.udp_sport, action.udp_dport, action.vni
+        elif isinstance(action, Drop):
+            flags |= ActionFlag.DROP
+        elif isinstance(action, Count):
+            flags |= ActionFlag.COUNT
+    return ACTION.pack(
+        int(flags),
+        rule.idle_timeout,
+        rule.transitory_timeout,
+        new_src,
+        new_dst,
+        _port(new_sport),
+        _port(new_dport),
+        out_ifindex,
+        next_hop,
+        encap_src,
+        encap_dst,
+        _port(encap_sport),
+        _port(encap_dport),
+        vni,
+        rule.cookie,
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+
+
+def decode_action(
+    key: FlowKey,
+    data: bytes | memoryview,
+    interface_of: Mapping[int, str] | None = None,
+) -> tuple[FlowRule, RuleCounters]:
+    """The rule and counters of one flow_action record (as dumped from a fast path)."""
+    if len(data) != ACTION_SIZE:
+        raise EncodingError(f"a flow action is {ACTION_SIZE} bytes, got {len(data)}")
+    (
+        raw_flags,
+        idle,
+        transitory,
+        new_src,
+        new_dst,
+        new_sport,
+        new_dport,
+        out_ifindex,
+        next_hop,
+        encap_src,
+        encap_dst,
+        encap_sport,
+        encap_dport,
+        vni,
+        cookie,
+        packets,
+        byte_count,
+        last_seen,
+        tcp_flags,
+        _reserved,
+    ) = ACTION.unpack_from(data)
+    try:
+        flags = ActionFlag(raw_flags)
+    except ValueError:
+        raise EncodingError(f"unknown action flags {raw_flags:#x}") from None
+    actions: list[Rewrite | Forward | Encapsulate | Drop | Count] = []
+    try:
+        if flags & (
+            ActionFlag.REWRITE_SRC
+            | ActionFlag.REWRITE_DST
+            | ActionFlag.REWRITE_SPORT
+            | ActionFlag.REWRITE_DPORT
+        ):
+            actions.append(
+                Rewrite(
+                    src=IPv4Address(new_src) if flags & ActionFlag.REWRITE_SRC else None,
+                    dst=IPv4Address(new_dst) if flags & ActionFlag.REWRITE_DST else None,
+                    sport=_unport(new_sport) if flags & ActionFlag.REWRITE_SPORT else None,
+                    dport=_unport(new_dport) if flags & ActionFlag.REWRITE_DPORT else None,
+                )
+            )
+        if flags & ActionFlag.ENCAP:
+            actions.append(
+                Encapsulate(
+                    outer_src=IPv4Address(encap_src),
+                    outer_dst=IPv4Address(encap_dst),
+                    udp_dport=_unport(encap_dport),
+                    udp_sport=_unport(encap_sport),
+                    vni=vni,
+                )
+            )
+        if flags & ActionFlag.FORWARD:
+            interface = None
+            if out_ifindex:
+                interface = (interface_of or {}).get(out_ifindex, f"ifindex{out_ifindex}")
+            actions.append(
+                Forward(
+                    interface=interface,
+                    next_hop=IPv4Address(next_hop) if next_hop != _ZERO_ADDR else None,
+                )
+            )
+        if flags & ActionFlag.DROP:
+            actions.append(Drop())
+        if flags & ActionFlag.COUNT:
+            actions.append(Count())
+        rule = FlowRule(
+            key=key,
+            actions=tuple(actions),
+            idle_timeout=idle,
+            transitory_timeout=transitory,
+            cookie=cookie,
+        )
+    except ValueError as exc:
+        raise EncodingError(f"rule for {key}: {exc}") from None
+    return rule, RuleCounters(packets, byte_count, last_seen, tcp_flags)
+
+
+def encode_rules(
+    rules: Iterable[FlowRule], ifindex_of: Mapping[str, int] | None = None
+) -> tuple[bytes, bytes, int]:
+    """(keys, actions, count): the two arrays a BPF batch update takes."""
+    keys: list[bytes] = []
+    actions: list[bytes] = []
+    for rule in rules:
+        keys.append(encode_key(rule.key))
+        actions.append(encode_action(rule, ifindex_of))
+    return b"".join(keys), b"".join(actions), len(keys)
+
+
+def encode_keys(keys: Sequence[FlowKey]) -> bytes:
+    return b"".join(encode_key(key) for key in keys)
+
+
+def iter_keys(data: bytes | memoryview) -> Iterator[FlowKey]:
+    if len(data) % KEY_SIZE:
+        raise EncodingError(f"{len(data)} bytes is not a whole number of {KEY_SIZE}-byte keys")
+    view = memoryview(data)
+    for offset in range(0, len(view), KEY_SIZE):
+        yield decode_key(view[offset : offset + KEY_SIZE])
+
+
+def iter_rules(
+    keys: bytes | memoryview,
+    actions: bytes | memoryview,
+    interface_of: Mapping[int, str] | None = None,
+) -> Iterator[tuple[FlowRule, RuleCounters]]:
+    """Decode parallel key and action arrays (a dump or a received install batch)."""
+    count, remainder = divmod(len(keys), KEY_SIZE)
+    if remainder or len(actions) != count * ACTION_SIZE:
+        raise EncodingError(
+            f"{len(keys)} bytes of keys and {len(actions)} bytes of actions are not "
+            f"matching arrays of {KEY_SIZE}- and {ACTION_SIZE}-byte records"
+        )
+    key_view, action_view = memoryview(keys), memoryview(actions)
+    for index in range(count):
+        key = decode_key(key_view[index * KEY_SIZE : (index + 1) * KEY_SIZE])
+        yield decode_action(
+            key, action_view[index * ACTION_SIZE : (index + 1) * ACTION_SIZE], interface_of
+        )
+
+
+# --- punt channel ---------------------------------------------------------------
+
+PUNT_HEADER = struct.Struct("!BBHI")
+"""version, kind, fast-path instance, ingress ifindex: 8 bytes after the UDP header,
+followed by the IPv4 packet (no Ethernet header)."""
+PUNT_VERSION = 1
+
+
+class PuntKind(IntEnum):
+    MISS = 1
+    """fast path -> slow path: no rule matched this packet"""
+    REINJECT = 2
+    """slow path -> fast path: forward this packet again, now that its rule is installed"""
+
+
+def encode_punt(kind: PuntKind, instance: int, ifindex: int, packet: bytes) -> bytes:
+    return PUNT_HEADER.pack(PUNT_VERSION, int(kind), instance, ifindex) + packet
+
+
+def decode_punt(datagram: bytes | memoryview) -> tuple[PuntKind, int, int, memoryview]:
+    """(kind, fast-path instance, ingress ifindex, IPv4 packet) of one punt datagram."""
+    if len(datagram) < PUNT_HEADER.size + 20:
+        raise EncodingError(f"a punt datagram of {len(datagram)} bytes is too short")
+    version, kind, instance, ifindex = PUNT_HEADER.unpack_from(datagram)
+    if version != PUNT_VERSION:
+        raise EncodingError(f"punt header version {version}, expected {PUNT_VERSION}")
+    if kind not in (PuntKind.MISS, PuntKind.REINJECT):
+        raise EncodingError(f"unknown punt kind {kind}")
+    return PuntKind(kind), instance, ifindex, memoryview(datagram)[PUNT_HEADER.size :]
