@@ -8,7 +8,7 @@ DATA_DIR ?= $(CURDIR)/.data
 PORT ?= 8080
 SYSTEM_PACKAGES := postgresql openssl iproute2 procps iputils-ping containernetworking-plugins redis-server rabbitmq-server clang llvm libbpf-dev bpftool
 
-.PHONY: demo stop test lint typecheck unit venv system-deps clean bench
+.PHONY: demo stop test lint typecheck unit venv system-deps clean bench bpf
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# The tc-BPF datapath of the VNF fast paths, compiled here and never committed;
+# the build skips it when the object is newer than its sources.
+bpf: venv system-deps
+	$(BIN)/python -m vnfs.sdk.bpf.build
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,12 +40,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy .
 
-unit: venv system-deps
+unit: venv system-deps bpf
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
-demo: venv
+demo: venv system-deps bpf
 	DATA_DIR=$(DATA_DIR) PORT=$(PORT) $(BIN)/python -m nfvo.demo
 
 stop: venv
@@ -52,4 +57,4 @@ bench: venv
 	$(BIN)/python bench/lcm.py --runs 5
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DATA_DIR) build vnfs/sdk/bpf/build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -121,12 +121,16 @@ class Count:
 
 
 Action = Rewrite | Forward | Encapsulate | Drop | Count
+_ACTION_ORDER: dict[type, int] = {Rewrite: 0, Encapsulate: 1, Forward: 2, Drop: 3, Count: 4}
 ActionT = TypeVar("ActionT", Rewrite, Forward, Encapsulate, Drop, Count)
 
 
 @dataclass(frozen=True, slots=True)
 class FlowRule:
-    """One offloaded decision: packets matching `key` get `actions`, in this order.
+    """One offloaded decision: packets matching `key` get `actions`.
+
+    Actions apply in a fixed order whatever order they are given in: rewrite,
+    encapsulate, then forward or drop; `actions` holds them in that order.
 
     The rule is removed when no packet matched it for `idle_timeout` seconds.
     For TCP, `transitory_timeout` applies until the flow has seen an ACK and
@@ -142,7 +146,14 @@ class FlowRule:
     cookie: int = 0
 
     def __post_init__(self) -> None:
+        # One canonical order (the order the fast path applies them in), so a rule
+        # read back from a fast path's table compares equal to the one installed.
         kinds = [type(action) for action in self.actions]
+        ranks = [_ACTION_ORDER[kind] for kind in kinds]
+        if ranks != sorted(ranks):
+            ordered = tuple(sorted(self.actions, key=lambda a: _ACTION_ORDER[type(a)]))
+            object.__setattr__(self, "actions", ordered)
+            kinds = [type(action) for action in ordered]
         if Drop in kinds and any(k in (Rewrite, Forward, Encapsulate) for k in kinds):
             raise ValueError("a dropping rule cannot also rewrite, forward or encapsulate")
         for kind in (Rewrite, Forward, Encapsulate, Drop, Count):

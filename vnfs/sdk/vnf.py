@@ -9,11 +9,15 @@ expiry and recovery; the logic only answers questions about flows.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vnfs.sdk.driver import Interface
 from vnfs.sdk.flow import ExpiredRule, FlowKey, FlowRule, RuleCounters
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,12 @@ class VnfLogic(ABC):
 
     def on_fastpath_left(self, fastpath: FastPathInfo) -> None:  # noqa: B027
         """A fast-path instance stopped answering; its flows are gone with it."""
+
+    def metrics(self) -> Iterable[Metric]:
+        """The VNF's own Prometheus metric families (`vnfs.sdk.metrics.counter` and
+        `gauge` build them). Called once per heartbeat, like the other hooks; the
+        runtime serves them with its own on /metrics."""
+        return ()
 
     @abstractmethod
     def restore(

@@ -148,7 +148,7 @@ def test_nat_large_flavour() -> None:
 def test_nat_public_pool_is_a_configurable_property() -> None:
     vnfd = parse("nat")
     pool = vnfd.configurable_properties["additional_configurable_properties"]["public_pool"]
-    assert pool["cidr"] == "198.51.100.128/25"
+    assert pool["cidr"] == "203.0.113.0/26"
     assert vnfd.modifiable_attributes["extensions"]["port_block_size"] == 512
 
 
