@@ -1,13 +1,16 @@
 """The steps of each VNF LCM operation on a VIM, every one safe to repeat.
 
 A worker calls `Executor.grant_request` in STARTING (and sends the request to
-the NFVO), then `Executor.run` in PROCESSING, and `Executor.rollback` in
+the NFVO) unless `Executor.needs_grant` says the operation needs none
+(MODIFY_INFO), then `Executor.run` in PROCESSING, and `Executor.rollback` in
 ROLLING_BACK; it drives the op occurrence's states itself
-(`vnfm.opocc_states`). Retry is simply `run` again: the VIM adapters are
-create-or-get by name, scaling sets an absolute replica count, deletes succeed
-on what is gone, and the result is read back from the VIM, so a second run,
-or a run after a crash at any point, converges on the same VIM state and
-never makes a resource twice.
+(`vnfm.opocc_states`). What each operation acts on is worked out by
+`vnfm.targets` for both the grant request (`vnfm.grant_request`) and the run.
+
+Retry is simply `run` again: the VIM adapters are create-or-get by name,
+scaling sets an absolute replica count, deletes succeed on what is gone, and
+the result is read back from the VIM, so a second run, or a run after a crash
+at any point, converges on the same VIM state and never makes a resource twice.
 
 Every resource is made with `Ownership(vnf_instance_id, vdu_id, lcm_op_id=op id)`
 (replicas added by a scale carry the scale's op id), which is what makes
@@ -27,6 +30,16 @@ Step order:
   always stops a process with SIGTERM and sends SIGKILL after its
   `stop_timeout`, whatever `gracefulTerminationTimeout` says (the VIM interface
   has no per-call stop timeout).
+- OPERATE: `set_running` on every unit, one unit after the other (a GRACEFUL stop
+  gives each unit `gracefulStopTimeout`, FORCEFUL kills at once); after a start,
+  wait until every unit is ready.
+- CHANGE_EXT_CONN: merge the request's links into the instance's (`vnfm.ext_links`);
+  re-plan every unit's connection points with the current replica counts;
+  `update_unit` each unit whose replicas move (the VIM replaces them one at a
+  time); wait; delete internal links no unit uses any more (an external link took
+  them over).
+- MODIFY_INFO: nothing on the VIM; check the request again (`vnfm.modify_info`)
+  and hand the modifications back to be stored with the completion.
 
 Cancellation is checked before every VIM call; `Cancelled` leaves whatever
 was done in place for a retry or rollback.
@@ -36,16 +49,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from descriptors.vnfd import DeploymentFlavour, Vnfd
+from descriptors.vnfd import Vnfd
 from vim_adapters.errors import VimError
-from vim_adapters.interface import Ownership, ReplicaState, Unit, VimAdapter
-from vnfm import planner
+from vim_adapters.interface import Ownership, ReplicaState, VimAdapter
+from vnfm import ext_links, grant_request, planner, targets
 from vnfm.instantiated_info import (
     DEFAULT_VIM_CONNECTION_ID,
     compute_handle,
@@ -53,18 +63,29 @@ from vnfm.instantiated_info import (
     network_handle,
     snapshot,
 )
+from vnfm.modify_info import ModificationRefused, prepare
 from vnfm.nfvo_client import NfvoClient
-from vnfm.opocc_states import ROLLBACK_SUPPORTED
-from vnfm.schemas import (
-    HealVnfRequest,
-    InstantiateVnfRequest,
-    ResourceChanges,
-    ScaleVnfRequest,
-    ScaleVnfToLevelRequest,
-    TerminateVnfRequest,
+from vnfm.operation import (
+    Cancelled,
+    ExecutionError,
+    InfoModifications,
+    OperationContext,
+    OperationResult,
+    parse_request,
 )
-from vnfm.schemas.common import API_MAJOR, API_NAME, ExtVirtualLinkData
-from vnfm.schemas.requests import ScaleType
+from vnfm.opocc_states import ROLLBACK_SUPPORTED
+from vnfm.resource_changes import ChangeLog
+from vnfm.schemas import (
+    ChangeExtVnfConnectivityRequest,
+    ExtVirtualLinkInfo,
+    InstantiateVnfRequest,
+    OperateVnfRequest,
+    StopType,
+    TerminateVnfRequest,
+    VnfInfoModificationRequest,
+    VnfOperationalStateType,
+)
+from vnfm.targets import HEAL_ALL_PARAM, HEAL_VNFC_PARAM
 
 __all__ = [
     "HEAL_ALL_PARAM",
@@ -77,151 +98,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-HEAL_VNFC_PARAM = "vnfcInstanceId"
-"""HealVnfRequest.additionalParams key: list of VnfcResourceInfo ids (VIM replica ids) to heal.
-
-SOL003's HealVnfRequest names no VNFC (that is SOL002's), so this VNFM takes them from
-additionalParams. Without it, every replica the VIM reports FAILED (or left PENDING by a
-crash) is healed; with `healAll` true, every replica of the instance.
-"""
-HEAL_ALL_PARAM = "healAll"
-
-_T = TypeVar("_T", bound=BaseModel)
-
-
-def _never() -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class OperationContext:
-    """One LCM operation occurrence as the executor needs it."""
-
-    op_id: str
-    operation: str
-    """LcmOperationType value: INSTANTIATE, SCALE, SCALE_TO_LEVEL, HEAL or TERMINATE."""
-    vnf_instance_id: str
-    vnfd_id: str
-    params: dict[str, Any]
-    """The task's request body as JSON (InstantiateVnfRequest, ScaleVnfRequest, ...)."""
-    flavour_id: str | None = None
-    scale_levels: dict[str, int] = field(default_factory=dict)
-    instantiation_level_id: str | None = None
-    cancel_requested: Callable[[], bool] = _never
-
-
-@dataclass(frozen=True)
-class OperationResult:
-    """What the caller stores on the VNF instance and the op occurrence when `run` succeeds."""
-
-    instantiation_state: str
-    flavour_id: str | None
-    scale_levels: dict[str, int]
-    vnf_state: str | None
-    instantiated_info: dict[str, Any] | None
-    """InstantiatedVnfInfo JSON (ETSI names, no nulls); None when NOT_INSTANTIATED."""
-    resource_changes: dict[str, Any]
-    """ResourceChanges JSON of the op occurrence."""
-    changed_info: None = None
-    instantiation_level_id: str | None = None
-    """The level the instance is at after INSTANTIATE (the default one if none was asked)."""
-
-
-class ExecutionError(Exception):
-    """A step failed; `status` and `detail` go into the op occurrence's ProblemDetails."""
-
-    def __init__(self, detail: str, *, status: int = 500, retryable: bool = False) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
-        self.retryable = retryable
-
-
-class Cancelled(ExecutionError):
-    """The operation was cancelled between two steps; what was done so far stays."""
-
-    def __init__(self, detail: str) -> None:
-        # Retryable: every step is idempotent, so a retry continues where this stopped.
-        super().__init__(detail, status=409, retryable=True)
-
-
-class _Changes:
-    """ResourceChanges being collected, deduplicated by resource id."""
-
-    def __init__(self) -> None:
-        self.vnfcs: dict[str, dict[str, Any]] = {}
-        self.links: dict[str, dict[str, Any]] = {}
-
-    def vnfc(self, change: str, replica_id: str, vdu_id: str, handle: dict[str, str]) -> None:
-        self.vnfcs[replica_id] = {
-            "id": replica_id,
-            "vduId": vdu_id,
-            "changeType": change,
-            "computeResource": handle,
-        }
-
-    def link(self, change: str, network: str, vl_id: str, handle: dict[str, str]) -> None:
-        self.links[network] = {
-            "id": network,
-            "vnfVirtualLinkDescId": vl_id,
-            "changeType": change,
-            "networkResource": handle,
-        }
-
-    def dump(self) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if self.vnfcs:
-            body["affectedVnfcs"] = list(self.vnfcs.values())
-        if self.links:
-            body["affectedVirtualLinks"] = list(self.links.values())
-        model = ResourceChanges.model_validate(body)
-        return model.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _parse(model: type[_T], params: Mapping[str, Any], what: str) -> _T:
-    try:
-        return model.model_validate(params)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ExecutionError(f"invalid {what}: {problems}", status=422) from None
-
-
-def _ext_links(links: Iterable[ExtVirtualLinkData]) -> list[planner.ExternalLink]:
-    """InstantiateVnfRequest.extVirtualLinks as the planner takes them."""
-    result: list[planner.ExternalLink] = []
-    for link in links:
-        fixed: dict[str, list[str]] = {}
-        for ext_cp in link.extCps:
-            # cpConfig entries are CP instances; their order (JSON object order) is replica order.
-            addresses = [
-                address
-                for config in (ext_cp.cpConfig or {}).values()
-                if config is not None
-                for data in config.cpProtocolData or ()
-                if data.ipOverEthernet is not None
-                for ip in data.ipOverEthernet.ipAddresses or ()
-                for address in ip.fixedAddresses or ()
-            ]
-            if addresses:
-                fixed.setdefault(ext_cp.cpdId, []).extend(addresses)
-        try:
-            result.append(
-                planner.ExternalLink(
-                    network=link.resourceId,
-                    ext_cps=[cp.cpdId for cp in link.extCps],
-                    fixed_addresses=fixed,
-                )
-            )
-        except ValidationError as exc:
-            problems = "; ".join(err["msg"] for err in exc.errors())
-            raise ExecutionError(
-                f"external virtual link {link.id}: {problems}", status=422
-            ) from None
-    return result
 
 
 class Executor:
@@ -244,12 +120,23 @@ class Executor:
 
     # -- public API ------------------------------------------------------------------------
 
+    def needs_grant(self, ctx: OperationContext) -> bool:
+        """Whether the operation is granted by the NFVO before it runs (not MODIFY_INFO)."""
+        return grant_request.needs_grant(ctx.operation)
+
     def grant_request(
         self, ctx: OperationContext, *, api_root: str | None = None
     ) -> dict[str, Any]:
         """The SOL003 GrantRequest for this operation, as JSON, for the caller to send."""
         try:
-            return self._grant_request(ctx, (api_root or self.api_root).rstrip("/"))
+            vnfd = targets.vnfd_of(self.nfvo, ctx)
+            return grant_request.build(
+                ctx,
+                vim=self.vim,
+                vnfd=vnfd,
+                api_root=(api_root or self.api_root),
+                vim_connection_id=self.vim_connection_id,
+            )
         except planner.PlanError as exc:
             raise ExecutionError(exc.detail, status=422) from None
         except VimError as exc:
@@ -260,9 +147,12 @@ class Executor:
         steps: dict[str, Callable[[OperationContext], OperationResult]] = {
             "INSTANTIATE": self._instantiate,
             "SCALE": self._scale,
-            "SCALE_TO_LEVEL": self._scale_to_level,
+            "SCALE_TO_LEVEL": self._scale,
             "HEAL": self._heal,
             "TERMINATE": self._terminate,
+            "OPERATE": self._operate,
+            "CHANGE_EXT_CONN": self._change_ext_conn,
+            "MODIFY_INFO": self._modify_info,
         }
         step = steps.get(ctx.operation)
         if step is None:
@@ -310,43 +200,6 @@ class Executor:
             log.info("op %s: cancelled before %s", ctx.op_id, before)
             raise Cancelled(f"{ctx.operation} cancelled before {before}")
 
-    def _vnfd(self, ctx: OperationContext) -> Vnfd:
-        try:
-            return self.nfvo.vnfd(ctx.vnfd_id)
-        except KeyError:
-            raise ExecutionError(
-                f"VNFD {ctx.vnfd_id} is not available from the NFVO (no onboarded package has it)",
-                status=422,
-            ) from None
-
-    def _current_flavour(self, ctx: OperationContext, vnfd: Vnfd) -> DeploymentFlavour:
-        if ctx.flavour_id is None:
-            raise ExecutionError(
-                f"VNF instance {ctx.vnf_instance_id} is not instantiated", status=409
-            )
-        try:
-            return vnfd.flavour(ctx.flavour_id)
-        except KeyError:
-            raise ExecutionError(
-                f"VNFD {vnfd.vnfd_id} has no deployment flavour {ctx.flavour_id!r}", status=422
-            ) from None
-
-    def _plan(
-        self, ctx: OperationContext, vnfd: Vnfd, request: InstantiateVnfRequest
-    ) -> planner.ResourcePlan:
-        return planner.plan_instantiation(
-            vnfd,
-            flavour_id=request.flavourId,
-            instantiation_level_id=request.instantiationLevelId,
-            vnf_instance_id=ctx.vnf_instance_id,
-            ext_links=_ext_links(request.extVirtualLinks or ()),
-            additional_params=request.additionalParams or {},
-        )
-
-    def _units(self, vnf_instance_id: str) -> list[Unit]:
-        names = [r.name for r in self.vim.list_owned(vnf_instance_id) if r.kind == "unit"]
-        return [unit for unit in map(self.vim.get_unit, names) if unit is not None]
-
     def _wait(self, ctx: OperationContext, names: Iterable[str]) -> None:
         # One deadline for the step: ready_timeout bounds the operation's wait, not each unit's.
         deadline = time.monotonic() + self.ready_timeout
@@ -354,16 +207,11 @@ class Executor:
             self._check_cancel(ctx, f"waiting for unit {name}")
             self.vim.wait_ready(name, timeout=max(deadline - time.monotonic(), 0.0))
 
-    def _added_by(self, ctx: OperationContext, changes: _Changes) -> None:
-        """Every replica the VIM records as made by this operation, as ADDED."""
-        for resource in self.vim.list_owned(ctx.vnf_instance_id):
-            if resource.kind == "replica" and resource.owner.lcm_op_id == ctx.op_id:
-                changes.vnfc(
-                    "ADDED",
-                    resource.name,
-                    resource.owner.vdu_id or "",
-                    compute_handle(self.vim, resource.name, self.vim_connection_id),
-                )
+    def _compute(self, replica_id: str) -> dict[str, str]:
+        return compute_handle(self.vim, replica_id, self.vim_connection_id)
+
+    def _handles(self) -> ext_links.HandleFor:
+        return ext_links.handles_on(self.vim, self.vim_connection_id)
 
     def _instantiated(
         self,
@@ -371,9 +219,26 @@ class Executor:
         vnfd: Vnfd,
         flavour_id: str,
         levels: dict[str, int],
-        changes: _Changes,
+        changes: ChangeLog,
         level_id: str | None,
+        *,
+        vnf_state: str | None = None,
+        links: list[ExtVirtualLinkInfo] | None = None,
+        **extra: Any,
     ) -> OperationResult:
+        """The result of an operation that leaves the instance INSTANTIATED.
+
+        `vnf_state` and `links` default to the instance's as they were (`extra` goes to the
+        OperationResult as it is).
+        """
+        state = vnf_state or ctx.vnf_state or VnfOperationalStateType.STARTED.value
+        if links is None:
+            # Stored handles are completed too (an older instance's may lack the VIM type).
+            handle_for = self._handles()
+            links = [
+                link.model_copy(update={"resourceHandle": handle_for(ext_links.as_requested(link))})
+                for link in ext_links.load(ctx.ext_virtual_links)
+            ]
         info = snapshot(
             self.vim,
             ctx.vnf_instance_id,
@@ -381,24 +246,27 @@ class Executor:
             levels,
             vnfd,
             vim_connection_id=self.vim_connection_id,
+            vnf_state=state,
+            ext_virtual_links=ext_links.dump(links),
         )
         return OperationResult(
             instantiation_state="INSTANTIATED",
             flavour_id=flavour_id,
             scale_levels=levels,
-            vnf_state="STARTED",
+            vnf_state=state,
             instantiated_info=info,
             resource_changes=changes.dump(),
             instantiation_level_id=level_id,
+            **extra,
         )
 
     # -- INSTANTIATE ----------------------------------------------------------------------
 
     def _instantiate(self, ctx: OperationContext) -> OperationResult:
-        request = _parse(InstantiateVnfRequest, ctx.params, "InstantiateVnfRequest")
+        request = parse_request(InstantiateVnfRequest, ctx.params, "InstantiateVnfRequest")
         self._check_cancel(ctx, "planning")
-        vnfd = self._vnfd(ctx)
-        plan = self._plan(ctx, vnfd, request)
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        plan = targets.instantiation_plan(ctx, vnfd, request)
         flavour = vnfd.flavour(request.flavourId)
         self._remove_leftovers(ctx)
         vdu_of = {planner.unit_name(ctx.vnf_instance_id, vdu.id): vdu.id for vdu in flavour.vdus}
@@ -415,8 +283,8 @@ class Executor:
             self.vim.ensure_unit(unit, owner)
         self._wait(ctx, (unit.name for unit in plan.units))
 
-        changes = _Changes()
-        self._added_by(ctx, changes)
+        changes = ChangeLog()
+        changes.added_by(self.vim, ctx.vnf_instance_id, ctx.op_id, self.vim_connection_id)
         link_of = internal_links(vnfd, ctx.vnf_instance_id)
         for network in plan.networks:
             handle = network_handle(self.vim, network.name, self.vim_connection_id)
@@ -424,8 +292,16 @@ class Executor:
         level_id = request.instantiationLevelId
         if level_id is None and flavour.instantiation_levels:
             level_id = flavour.instantiation_level(None).id
+        links = ext_links.merge([], request.extVirtualLinks or [], handle_for=self._handles())
         return self._instantiated(
-            ctx, vnfd, request.flavourId, plan.scale_levels, changes, level_id
+            ctx,
+            vnfd,
+            request.flavourId,
+            plan.scale_levels,
+            changes,
+            level_id,
+            vnf_state=VnfOperationalStateType.STARTED.value,
+            links=links,
         )
 
     def _remove_leftovers(self, ctx: OperationContext) -> None:
@@ -448,43 +324,18 @@ class Executor:
 
     # -- SCALE, SCALE_TO_LEVEL ------------------------------------------------------------
 
-    def _scale_targets(
-        self, ctx: OperationContext, flavour: DeploymentFlavour
-    ) -> tuple[dict[str, int], dict[str, int]]:
-        if ctx.operation == "SCALE":
-            request = _parse(ScaleVnfRequest, ctx.params, "ScaleVnfRequest")
-            return planner.scale(
-                flavour,
-                ctx.scale_levels,
-                aspect_id=request.aspectId,
-                steps=request.numberOfSteps,
-                direction="SCALE_OUT" if request.type is ScaleType.SCALE_OUT else "SCALE_IN",
-            )
-        to_level = _parse(ScaleVnfToLevelRequest, ctx.params, "ScaleVnfToLevelRequest")
-        scale_info = (
-            {s.aspectId: s.scaleLevel for s in to_level.scaleInfo}
-            if to_level.scaleInfo is not None
-            else None
-        )
-        return planner.scale_to_level(
-            flavour,
-            instantiation_level_id=to_level.instantiationLevelId,
-            scale_info=scale_info,
-            current_levels=ctx.scale_levels,
-        )
-
     def _scale(self, ctx: OperationContext) -> OperationResult:
         self._check_cancel(ctx, "planning")
-        vnfd = self._vnfd(ctx)
-        flavour = self._current_flavour(ctx, vnfd)
-        levels, replicas = self._scale_targets(ctx, flavour)
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        flavour = targets.current_flavour(ctx, vnfd)
+        levels, replicas = targets.scale_targets(ctx, flavour)
         # Units this operation already grew (a re-run after a crash) still need their wait.
         grown = {
             r.owner.vdu_id
             for r in self.vim.list_owned(ctx.vnf_instance_id)
             if r.kind == "replica" and r.owner.lcm_op_id == ctx.op_id
         }
-        changes = _Changes()
+        changes = ChangeLog()
         touched: list[str] = []
         for vdu_id, target in replicas.items():
             name = planner.unit_name(ctx.vnf_instance_id, vdu_id)
@@ -502,8 +353,7 @@ class Executor:
             if unit.spec.replicas != target or unfinished or vdu_id in grown:
                 for replica in unit.replicas:
                     if replica.index >= target:
-                        handle = compute_handle(self.vim, replica.id, self.vim_connection_id)
-                        changes.vnfc("REMOVED", replica.id, vdu_id, handle)
+                        changes.vnfc("REMOVED", replica.id, vdu_id, self._compute(replica.id))
                 self._check_cancel(ctx, f"scaling unit {name} to {target}")
                 log.info(
                     "op %s: scaling %s from %d to %d", ctx.op_id, name, unit.spec.replicas, target
@@ -511,58 +361,26 @@ class Executor:
                 self.vim.scale_unit(name, target, lcm_op_id=ctx.op_id)
                 touched.append(name)
         self._wait(ctx, touched)
-        self._added_by(ctx, changes)
+        changes.added_by(self.vim, ctx.vnf_instance_id, ctx.op_id, self.vim_connection_id)
         return self._instantiated(ctx, vnfd, flavour.flavour_id, levels, changes, None)
-
-    def _scale_to_level(self, ctx: OperationContext) -> OperationResult:
-        return self._scale(ctx)
 
     # -- HEAL -----------------------------------------------------------------------------
 
-    def _heal_targets(self, ctx: OperationContext, units: list[Unit]) -> list[tuple[Unit, str]]:
-        request = _parse(HealVnfRequest, ctx.params, "HealVnfRequest")
-        params = request.additionalParams or {}
-        wanted = params.get(HEAL_VNFC_PARAM)
-        if wanted is not None:
-            ids = [wanted] if isinstance(wanted, str) else wanted
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise ExecutionError(
-                    f"additionalParams.{HEAL_VNFC_PARAM} must be a list of VnfcResourceInfo ids",
-                    status=422,
-                )
-            where = {r.id: unit for unit in units for r in unit.replicas}
-            unknown = [i for i in ids if i not in where]
-            if unknown:
-                raise ExecutionError(
-                    f"VNF instance {ctx.vnf_instance_id} has no VNFC {', '.join(unknown)} "
-                    f"(it has: {', '.join(sorted(where)) or 'none'})",
-                    status=422,
-                )
-            return [(where[i], i) for i in dict.fromkeys(ids)]
-        heal_all = params.get(HEAL_ALL_PARAM) is True
-        # PENDING counts as broken here: a crash left it half made, and healing rebuilds it.
-        broken = (ReplicaState.FAILED, ReplicaState.PENDING)
-        return [
-            (unit, replica.id)
-            for unit in units
-            for replica in unit.replicas
-            if heal_all or replica.state in broken
-        ]
-
     def _heal(self, ctx: OperationContext) -> OperationResult:
         self._check_cancel(ctx, "planning")
-        vnfd = self._vnfd(ctx)
-        flavour = self._current_flavour(ctx, vnfd)
-        units = self._units(ctx.vnf_instance_id)
-        targets = self._heal_targets(ctx, units)
-        changes = _Changes()
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        flavour = targets.current_flavour(ctx, vnfd)
+        units = targets.owned_units(self.vim, ctx.vnf_instance_id)
+        chosen = targets.heal_targets(ctx, units)
+        changes = ChangeLog()
         healed: list[str] = []
-        for unit, replica_id in targets:
+        for unit, replica_id in chosen:
             self._check_cancel(ctx, f"healing {replica_id}")
             log.info("op %s: healing %s", ctx.op_id, replica_id)
             self.vim.heal_replica(unit.name, replica_id)
-            handle = compute_handle(self.vim, replica_id, self.vim_connection_id)
-            changes.vnfc("MODIFIED", replica_id, unit.owner.vdu_id or unit.name, handle)
+            changes.vnfc(
+                "MODIFIED", replica_id, unit.owner.vdu_id or unit.name, self._compute(replica_id)
+            )
             if unit.name not in healed:
                 healed.append(unit.name)
         self._wait(ctx, healed)
@@ -570,20 +388,130 @@ class Executor:
             ctx, vnfd, flavour.flavour_id, dict(ctx.scale_levels), changes, None
         )
 
+    # -- OPERATE --------------------------------------------------------------------------
+
+    def _operate(self, ctx: OperationContext) -> OperationResult:
+        request = parse_request(OperateVnfRequest, ctx.params, "OperateVnfRequest")
+        self._check_cancel(ctx, "planning")
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        flavour = targets.current_flavour(ctx, vnfd)
+        start = request.changeStateTo is VnfOperationalStateType.STARTED
+        # An absent stopType is FORCEFUL (OperateVnfRequest, note): no grace at all.
+        grace = (
+            float(request.gracefulStopTimeout or 0)
+            if request.stopType is StopType.GRACEFUL
+            else 0.0
+        )
+        units = targets.owned_units(self.vim, ctx.vnf_instance_id)
+        changes = ChangeLog()
+        for unit in units:
+            verb = "starting" if start else "stopping"
+            self._check_cancel(ctx, f"{verb} unit {unit.name}")
+            log.info("op %s: %s %s (grace %.0fs)", ctx.op_id, verb, unit.name, grace)
+            done = self.vim.set_running(unit.name, start, graceful_timeout=grace)
+            vdu_id = unit.owner.vdu_id or unit.name
+            for replica in done.replicas:
+                changes.vnfc("MODIFIED", replica.id, vdu_id, self._compute(replica.id))
+        if start:
+            self._wait(ctx, (unit.name for unit in units))
+        return self._instantiated(
+            ctx,
+            vnfd,
+            flavour.flavour_id,
+            dict(ctx.scale_levels),
+            changes,
+            None,
+            vnf_state=request.changeStateTo.value,
+        )
+
+    # -- CHANGE_EXT_CONN ------------------------------------------------------------------
+
+    def _change_ext_conn(self, ctx: OperationContext) -> OperationResult:
+        request = parse_request(
+            ChangeExtVnfConnectivityRequest, ctx.params, "ChangeExtVnfConnectivityRequest"
+        )
+        self._check_cancel(ctx, "planning")
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        flavour = targets.current_flavour(ctx, vnfd)
+        before = ext_links.load(ctx.ext_virtual_links)
+        after = ext_links.merge(before, request.extVirtualLinks, handle_for=self._handles())
+        rewiring = targets.rewiring(self.vim, ctx, vnfd, flavour, after)
+        changes = ChangeLog()
+        for unit, spec in rewiring.updates:
+            self._check_cancel(ctx, f"updating unit {unit.name}")
+            log.info("op %s: moving the connection points of %s", ctx.op_id, unit.name)
+            updated = self.vim.update_unit(spec, lcm_op_id=ctx.op_id)
+            vdu_id = unit.owner.vdu_id or unit.name
+            for replica in updated.replicas:
+                changes.vnfc("MODIFIED", replica.id, vdu_id, self._compute(replica.id))
+        self._wait(ctx, (unit.name for unit, _ in rewiring.updates))
+        # Internal links an external one took over are used by no unit any more.
+        link_of = internal_links(vnfd, ctx.vnf_instance_id)
+        needed = {network.name for network in rewiring.connectivity.networks}
+        for resource in self.vim.list_owned(ctx.vnf_instance_id):
+            if resource.kind != "network" or resource.name not in link_of:
+                continue
+            if resource.name in needed:
+                continue
+            self._check_cancel(ctx, f"deleting network {resource.name}")
+            log.info("op %s: deleting unused internal link %s", ctx.op_id, resource.name)
+            handle = network_handle(self.vim, resource.name, self.vim_connection_id)
+            self.vim.delete_network(resource.name)
+            changes.link("REMOVED", resource.name, link_of[resource.name], handle)
+        requested = [link.id for link in request.extVirtualLinks]
+        modifications = None
+        if request.vimConnectionInfo is not None:
+            # Applied to the instance's vimConnectionInfo as a JSON Merge Patch (SOL003).
+            patch = {
+                key: value.model_dump(mode="json", exclude_none=True)
+                for key, value in request.vimConnectionInfo.items()
+            }
+            modifications = InfoModifications(patch={"vimConnectionInfo": patch})
+        return self._instantiated(
+            ctx,
+            vnfd,
+            flavour.flavour_id,
+            dict(ctx.scale_levels),
+            changes,
+            None,
+            links=after,
+            changed_ext_connectivity=ext_links.dump(ext_links.changed(before, after, requested)),
+            modifications=modifications,
+        )
+
+    # -- MODIFY_INFO ----------------------------------------------------------------------
+
+    def _modify_info(self, ctx: OperationContext) -> OperationResult:
+        request = parse_request(
+            VnfInfoModificationRequest, ctx.params, "VnfInfoModificationRequest"
+        )
+        try:
+            modifications = prepare(
+                request,
+                vnfd_id=ctx.vnfd_id,
+                flavour_id=ctx.flavour_id,
+                scale_levels=ctx.scale_levels,
+                nfvo=self.nfvo,
+            )
+        except ModificationRefused as exc:
+            raise ExecutionError(exc.detail, status=exc.status) from None
+        return OperationResult(modifications=modifications)
+
     # -- TERMINATE ------------------------------------------------------------------------
 
     def _terminate(self, ctx: OperationContext) -> OperationResult:
-        request = _parse(TerminateVnfRequest, ctx.params, "TerminateVnfRequest")
+        request = parse_request(TerminateVnfRequest, ctx.params, "TerminateVnfRequest")
         log.info(
             "op %s: %s termination of %s", ctx.op_id, request.terminationType, ctx.vnf_instance_id
         )
-        vnfd = self._vnfd(ctx)
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
         link_of = internal_links(vnfd, ctx.vnf_instance_id)
         owned = self.vim.list_owned(ctx.vnf_instance_id)
-        changes = _Changes()
+        changes = ChangeLog()
         for resource in (r for r in owned if r.kind == "replica"):
-            handle = compute_handle(self.vim, resource.name, self.vim_connection_id)
-            changes.vnfc("REMOVED", resource.name, resource.owner.vdu_id or "", handle)
+            changes.vnfc(
+                "REMOVED", resource.name, resource.owner.vdu_id or "", self._compute(resource.name)
+            )
         for resource in (r for r in owned if r.kind == "unit"):
             self._check_cancel(ctx, f"deleting unit {resource.name}")
             self.vim.delete_unit(resource.name)
@@ -602,100 +530,3 @@ class Executor:
             instantiated_info=None,
             resource_changes=changes.dump(),
         )
-
-    # -- granting -------------------------------------------------------------------------
-
-    def _grant_request(self, ctx: OperationContext, api_root: str) -> dict[str, Any]:
-        vnfd = self._vnfd(ctx)
-        base = f"{api_root}/{API_NAME}/{API_MAJOR}"
-        body: dict[str, Any] = {
-            "vnfInstanceId": ctx.vnf_instance_id,
-            "vnfLcmOpOccId": ctx.op_id,
-            "vnfdId": ctx.vnfd_id,
-            "flavourId": ctx.flavour_id,
-            "operation": ctx.operation,
-            "isAutomaticInvocation": False,
-        }
-        add: list[dict[str, Any]] = []
-        remove: list[dict[str, Any]] = []
-        update: list[dict[str, Any]] = []
-        if ctx.operation == "INSTANTIATE":
-            request = _parse(InstantiateVnfRequest, ctx.params, "InstantiateVnfRequest")
-            plan = self._plan(ctx, vnfd, request)
-            flavour = vnfd.flavour(request.flavourId)
-            body["flavourId"] = request.flavourId
-            level = request.instantiationLevelId
-            if level is None and flavour.instantiation_levels:
-                level = flavour.instantiation_level(None).id
-            body["instantiationLevelId"] = level
-            for vdu in flavour.vdus:
-                add += [_compute(vdu.id, index) for index in range(plan.replicas[vdu.id])]
-            link_of = internal_links(vnfd, ctx.vnf_instance_id)
-            add += [_link(link_of[network.name]) for network in plan.networks]
-        elif ctx.operation in ("SCALE", "SCALE_TO_LEVEL"):
-            flavour = self._current_flavour(ctx, vnfd)
-            _, replicas = self._scale_targets(ctx, flavour)
-            for vdu_id, target in replicas.items():
-                unit = self.vim.get_unit(planner.unit_name(ctx.vnf_instance_id, vdu_id))
-                current = unit.replicas if unit is not None else ()
-                add += [_compute(vdu_id, index) for index in range(len(current), target)]
-                remove += [self._existing(vdu_id, r.id) for r in current if r.index >= target]
-        elif ctx.operation == "HEAL":
-            self._current_flavour(ctx, vnfd)
-            targets = self._heal_targets(ctx, self._units(ctx.vnf_instance_id))
-            update += [self._existing(u.owner.vdu_id or u.name, rid) for u, rid in targets]
-        elif ctx.operation == "TERMINATE":
-            link_of = internal_links(vnfd, ctx.vnf_instance_id)
-            for resource in self.vim.list_owned(ctx.vnf_instance_id):
-                if resource.kind == "replica" and resource.owner.vdu_id is not None:
-                    remove.append(self._existing(resource.owner.vdu_id, resource.name))
-                elif resource.kind == "network" and resource.name in link_of:
-                    remove.append(
-                        {
-                            "id": f"vl-{resource.name}",
-                            "type": "VL",
-                            "resourceTemplateId": link_of[resource.name],
-                            "resource": network_handle(
-                                self.vim, resource.name, self.vim_connection_id
-                            ),
-                        }
-                    )
-        else:
-            raise ExecutionError(
-                f"operation {ctx.operation} is not supported by this VNFM", status=422
-            )
-        for key, definitions in (
-            ("addResources", add),
-            ("removeResources", remove),
-            ("updateResources", update),
-        ):
-            if definitions:
-                body[key] = definitions
-        body["_links"] = {
-            "vnfLcmOpOcc": {"href": f"{base}/vnf_lcm_op_occs/{ctx.op_id}"},
-            "vnfInstance": {"href": f"{base}/vnf_instances/{ctx.vnf_instance_id}"},
-        }
-        return {key: value for key, value in body.items() if value is not None}
-
-    def _existing(self, vdu_id: str, replica_id: str) -> dict[str, Any]:
-        return {
-            "id": f"compute-{replica_id}",
-            "type": "COMPUTE",
-            "vduId": vdu_id,
-            "resourceTemplateId": vdu_id,
-            "resource": compute_handle(self.vim, replica_id, self.vim_connection_id),
-        }
-
-
-def _compute(vdu_id: str, index: int) -> dict[str, Any]:
-    # SOL001 has no separate virtual compute descriptor id: the VDU's id stands for it.
-    return {
-        "id": f"compute-{vdu_id}-{index}",
-        "type": "COMPUTE",
-        "vduId": vdu_id,
-        "resourceTemplateId": vdu_id,
-    }
-
-
-def _link(vl_id: str) -> dict[str, Any]:
-    return {"id": f"vl-{vl_id}", "type": "VL", "resourceTemplateId": vl_id}

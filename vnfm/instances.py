@@ -1,7 +1,8 @@
-"""VNF instance resources: create from an enabled package, modify, delete.
+"""VNF instance resources: create from an enabled package, delete.
 
-The lifecycle tasks (instantiate, scale, heal, terminate, ...) are operation
-occurrences run by workers; this module covers the resource itself.
+The lifecycle tasks (instantiate, scale, heal, terminate, ...) and the modification of an
+instance (PATCH, MODIFY_INFO: `vnfm.modify_info`) are operation occurrences run by workers;
+this module covers creating and deleting the resource itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sol013.merge_patch import merge_patch
 from sol013.problem import ApiError
 from store.base import transaction
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
@@ -86,34 +86,6 @@ class InstanceService:
             count = self._count_for_vnfd(session, vnfd_id)
         self.nfvo.instances_changed(vnfd_id, count)
         return row
-
-    def modify(
-        self,
-        instance_id: str,
-        changes: dict[str, Any],
-        *,
-        check_etag: Callable[[VnfInstanceRow], None],
-    ) -> VnfInstanceRow:
-        """Apply a VnfInfoModificationRequest (the simple attributes; MODIFY_INFO is a task)."""
-        with transaction(self.sessions) as session:
-            row = session.get(VnfInstanceRow, instance_id, with_for_update=True)
-            if row is None:
-                raise ApiError(404, f"VNF instance {instance_id} does not exist")
-            check_etag(row)
-            if "vnfInstanceName" in changes:
-                row.vnf_instance_name = changes["vnfInstanceName"]
-            if "vnfInstanceDescription" in changes:
-                row.vnf_instance_description = changes["vnfInstanceDescription"]
-            if changes.get("metadata") is not None:
-                row.metadata_ = merge_patch(row.metadata_, changes["metadata"])
-            if changes.get("extensions") is not None:
-                row.extensions = merge_patch(row.extensions, changes["extensions"])
-            if changes.get("vnfConfigurableProperties") is not None:
-                row.vnf_configurable_properties = merge_patch(
-                    row.vnf_configurable_properties, changes["vnfConfigurableProperties"]
-                )
-            row.revision += 1
-            return row
 
     def delete(
         self,

@@ -4,7 +4,9 @@ The VNFM does not keep its own copy of the VIM's resources: after every LCM
 operation it reads them back (`VimAdapter.list_owned`, `get_unit`,
 `get_network`) and describes them with the VNFD, so the stored
 `instantiatedVnfInfo` can never disagree with the VIM as it was at the end of
-the operation.
+the operation. Only what the VIM cannot tell is the VNFM's own: `vnfState`
+(the last OPERATE) and `extVirtualLinkInfo` (the requests' external links,
+`vnfm.ext_links`).
 
 Identifiers, chosen to be stable across re-runs of an operation:
 
@@ -20,7 +22,7 @@ Identifiers, chosen to be stable across re-runs of an operation:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from descriptors.vnfd import DeploymentFlavour, VduCp, Vnfd
@@ -35,6 +37,8 @@ __all__ = [
     "network_handle",
     "snapshot",
 ]
+
+_NOT_RUNNING = frozenset({ReplicaState.FAILED, ReplicaState.STOPPED})
 
 DEFAULT_VIM_CONNECTION_ID = "local"
 """Key of the VIM in the instance's vimConnectionInfo that ResourceHandles point to."""
@@ -150,8 +154,14 @@ def snapshot(
     vnfd: Vnfd,
     *,
     vim_connection_id: str = DEFAULT_VIM_CONNECTION_ID,
+    vnf_state: str = "STARTED",
+    ext_virtual_links: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """InstantiatedVnfInfo JSON (ETSI names, no nulls) of one instance as the VIM has it now.
+
+    `vnf_state` is the VNF's operational state as the last OPERATE left it (a VNF has no
+    state of its own on the VIM; its VNFCs' states are the replicas'), `ext_virtual_links`
+    its ExtVirtualLinkInfo entries (`vnfm.ext_links`), which the VNFM keeps.
 
     Raises KeyError if the VNFD has no such flavour, and pydantic's ValidationError if
     the result is not a valid InstantiatedVnfInfo (a flavour without external CPs: SOL003
@@ -184,7 +194,7 @@ def snapshot(
 
     info: dict[str, Any] = {
         "flavourId": flavour_id,
-        "vnfState": "STARTED",
+        "vnfState": vnf_state,
         "scaleStatus": [
             {"aspectId": a.id, "scaleLevel": scale_levels.get(a.id, 0)}
             for a in flavour.scaling_aspects
@@ -193,6 +203,7 @@ def snapshot(
             {"aspectId": a.id, "scaleLevel": a.max_scale_level} for a in flavour.scaling_aspects
         ],
         "extCpInfo": _ext_cp_infos(flavour, vnf_instance_id, internal, by_cpd),
+        "extVirtualLinkInfo": [dict(link) for link in ext_virtual_links],
         "vnfcResourceInfo": vnfc_resources,
         "vnfVirtualLinkResourceInfo": [
             _link_info(vim, network, link_of[network.name], vim_connection_id)
@@ -201,7 +212,13 @@ def snapshot(
         ],
         "vnfcInfo": vnfc_infos,
     }
-    for key in ("scaleStatus", "maxScaleLevels", "vnfcResourceInfo", "vnfcInfo"):
+    for key in (
+        "scaleStatus",
+        "maxScaleLevels",
+        "extVirtualLinkInfo",
+        "vnfcResourceInfo",
+        "vnfcInfo",
+    ):
         if not info[key]:
             del info[key]
     if not info["vnfVirtualLinkResourceInfo"]:
@@ -259,8 +276,8 @@ def _describe_unit(
                 "id": f"vnfc-{replica.id}",
                 "vduId": vdu_id,
                 "vnfcResourceInfoId": replica.id,
-                # A failed replica runs nothing; pending and running ones are starting.
-                "vnfcState": "STOPPED" if replica.state is ReplicaState.FAILED else "STARTED",
+                # Failed and stopped replicas run nothing; pending and running ones start.
+                "vnfcState": "STOPPED" if replica.state in _NOT_RUNNING else "STARTED",
             }
         )
     return resources, infos

@@ -22,15 +22,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sol013.problem import ApiError, ProblemDetails, reason_phrase
 from store.base import transaction, utcnow
-from vnfm.executor import OperationContext, OperationResult
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
+from vnfm.modify_info import apply_modifications
 from vnfm.notifications import notify_op_occ
+from vnfm.operation import OperationContext, OperationResult
 from vnfm.opocc_states import (
     TASK_EVENTS,
     TASKS,
@@ -44,7 +45,15 @@ from vnfm.opocc_states import (
     transition,
 )
 
-__all__ = ["RUNNING", "WORKER_LOST_DETAIL", "Dispatch", "OccurrenceService", "problem"]
+__all__ = [
+    "NEEDS_STARTED",
+    "RUNNING",
+    "WORKER_LOST_DETAIL",
+    "Dispatch",
+    "InstanceCheck",
+    "OccurrenceService",
+    "problem",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,10 @@ _WORKER_LOST_STARTING = (
     "the worker running this operation was lost before the operation was granted; "
     "nothing was changed on the VIM and the operation was rolled back"
 )
+NEEDS_STARTED: frozenset[str] = frozenset({"SCALE", "SCALE_TO_LEVEL"})
+"""Operations refused while the VNF is STOPPED (see `_refuse_state`)."""
+InstanceCheck = Callable[[VnfInstanceRow], None]
+"""Called with the locked instance when an occurrence starts; raises ApiError to refuse."""
 # The kind of work a task hands to a worker.
 _TASK_DISPATCH: dict[str, str | None] = {"retry": "run", "rollback": "rollback", "fail": None}
 
@@ -97,6 +110,29 @@ def _update_op(
         execution_options={"synchronize_session": False},
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def _refuse_state(instance: VnfInstanceRow, operation: str) -> None:
+    """409 unless the instance is in a state the operation can start from.
+
+    INSTANTIATE needs NOT_INSTANTIATED, MODIFY_INFO any state, every other operation
+    INSTANTIATED. A STOPPED VNF is not scaled: the replicas a scale-out adds would run while
+    the VNF is meant to be stopped; it is started (OPERATE) first. (Healing is fine: the VIM
+    replaces a stopped replica by a stopped one.)
+    """
+    state = instance.instantiation_state
+    if operation != "MODIFY_INFO":
+        required = "NOT_INSTANTIATED" if operation == "INSTANTIATE" else "INSTANTIATED"
+        if state != required:
+            raise ApiError(
+                409, f"VNF instance {instance.id} is {state}; {operation} needs it {required}"
+            )
+    if operation in NEEDS_STARTED and instance.vnf_state == "STOPPED":
+        raise ApiError(
+            409,
+            f"VNF instance {instance.id} is STOPPED; {operation} needs it STARTED "
+            "(start it with the operate task first)",
+        )
 
 
 def _running() -> ColumnElement[bool]:
@@ -158,6 +194,9 @@ class OccurrenceService:
             instance = session.get(VnfInstanceRow, row.vnf_instance_id)
             if instance is None:
                 raise ApiError(404, f"VNF instance {row.vnf_instance_id} does not exist")
+            instantiated = instance.instantiation_state == "INSTANTIATED"
+            made_by = self._instantiate_params(session, instance) if instantiated else {}
+            level = made_by.get("instantiationLevelId")
             return OperationContext(
                 op_id=row.id,
                 operation=row.operation,
@@ -166,19 +205,19 @@ class OccurrenceService:
                 params=dict(row.operation_params or {}),
                 flavour_id=instance.flavour_id,
                 scale_levels={k: int(v) for k, v in (instance.scale_levels or {}).items()},
-                instantiation_level_id=self._instantiation_level(session, instance),
+                instantiation_level_id=level if isinstance(level, str) else None,
                 cancel_requested=lambda: self.cancel_requested(op_id),
+                vnf_state=instance.vnf_state if instantiated else None,
+                ext_virtual_links=self._ext_virtual_links(instance, made_by),
             )
 
     @staticmethod
-    def _instantiation_level(session: Session, instance: VnfInstanceRow) -> str | None:
-        """The level the instance was instantiated at, from its completed INSTANTIATE.
+    def _instantiate_params(session: Session, instance: VnfInstanceRow) -> dict[str, Any]:
+        """The InstantiateVnfRequest of the instance's completed INSTANTIATE.
 
-        The instance table has no column for it; the request that made the instance says it
-        (None when the VNFD's default level was used).
+        The instance table has no column for its instantiation level; the request that made
+        the instance says it (absent when the VNFD's default level was used).
         """
-        if instance.instantiation_state != "INSTANTIATED":
-            return None
         params = session.scalar(
             select(LcmOpOccRow.operation_params)
             .where(
@@ -189,27 +228,62 @@ class OccurrenceService:
             .order_by(LcmOpOccRow.created_at.desc())
             .limit(1)
         )
-        level = (params or {}).get("instantiationLevelId")
-        return level if isinstance(level, str) else None
+        return dict(params or {})
+
+    @staticmethod
+    def _ext_virtual_links(
+        instance: VnfInstanceRow, made_by: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The instance's ExtVirtualLinkInfo entries (JSON) as stored.
+
+        An instance instantiated before the VNFM kept them has none in its
+        instantiatedVnfInfo; its InstantiateVnfRequest's extVirtualLinks still describe them.
+        """
+        info = instance.instantiated_info or {}
+        if "extVirtualLinkInfo" in info:
+            return [dict(link) for link in info["extVirtualLinkInfo"]]
+        return [
+            {
+                "id": link["id"],
+                "resourceHandle": {
+                    key: link[key]
+                    for key in ("vimConnectionId", "resourceProviderId", "resourceId")
+                    if key in link
+                },
+                "currentVnfExtCpData": link.get("extCps", []),
+            }
+            for link in made_by.get("extVirtualLinks") or ()
+            if link.get("extCps")
+        ]
 
     # -- starting --------------------------------------------------------------------------
 
-    def start(self, instance_id: str, operation: str, params: dict[str, Any]) -> LcmOpOccRow:
-        """A new occurrence of ``operation`` in STARTING, its START notification queued."""
+    def start(
+        self,
+        instance_id: str,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        precondition: InstanceCheck | None = None,
+        check: InstanceCheck | None = None,
+    ) -> LcmOpOccRow:
+        """A new occurrence of ``operation`` in STARTING, its START notification queued.
+
+        With the instance locked: ``precondition`` (e.g. If-Match, 412) runs first, then the
+        instance's state is checked (409, see `_refuse_state`), then ``check``.
+        """
         try:
             with transaction(self.sessions) as session:
                 if not _lock(session, VnfInstanceRow, instance_id):
                     raise ApiError(404, f"VNF instance {instance_id} does not exist")
                 instance = session.get(VnfInstanceRow, instance_id)
                 assert instance is not None
-                required = "NOT_INSTANTIATED" if operation == "INSTANTIATE" else "INSTANTIATED"
-                if instance.instantiation_state != required:
-                    raise ApiError(
-                        409,
-                        f"VNF instance {instance_id} is {instance.instantiation_state}; "
-                        f"{operation} needs it {required}",
-                    )
+                if precondition is not None:
+                    precondition(instance)
+                _refuse_state(instance, operation)
                 self._refuse_if_busy(session, instance_id)
+                if check is not None:
+                    check(instance)
                 now = utcnow()
                 row = LcmOpOccRow(
                     id=str(uuid.uuid4()),
@@ -338,14 +412,7 @@ class OccurrenceService:
         if instance is None:
             raise ApiError(404, f"VNF instance {row.vnf_instance_id} does not exist")
         if after is OpState.COMPLETED and result is not None:
-            row.resource_changes = result.resource_changes
-            row.changed_info = result.changed_info
-            instance.instantiation_state = result.instantiation_state
-            instance.flavour_id = result.flavour_id
-            instance.scale_levels = dict(result.scale_levels)
-            instance.instantiated_info = result.instantiated_info
-            instance.vnf_state = result.vnf_state
-            instance.revision += 1
+            self._complete(row, instance, result)
         settled = instance_state_after(row.operation, after)
         if settled is not None and settled != instance.instantiation_state:
             instance.instantiation_state = settled
@@ -367,6 +434,34 @@ class OccurrenceService:
         )
         log.info("op %s: %s -> %s (%s)", row.id, before.value, after.value, event.value)
         return after
+
+    @staticmethod
+    def _complete(row: LcmOpOccRow, instance: VnfInstanceRow, result: OperationResult) -> None:
+        """Store a completed operation's result on the occurrence and the instance."""
+        row.resource_changes = result.resource_changes
+        row.changed_info = result.changed_info
+        row.changed_ext_connectivity = result.changed_ext_connectivity
+        if result.instantiation_state is not None:
+            instance.instantiation_state = result.instantiation_state
+            instance.flavour_id = result.flavour_id
+            instance.scale_levels = dict(result.scale_levels)
+            instance.instantiated_info = result.instantiated_info
+            instance.vnf_state = result.vnf_state
+            instance.revision += 1
+        if result.modifications is not None:
+            # What the patch actually changed, read against the instance as it is now
+            # (MODIFY_INFO; the vimConnectionInfo of CHANGE_EXT_CONN).
+            row.changed_info = apply_modifications(instance, result.modifications) or None
+
+    def instances_using(self, vnfd_id: str) -> int:
+        """How many VNF instances are based on the VNFD (for its package's usageState)."""
+        with self.sessions() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(VnfInstanceRow)
+                .where(VnfInstanceRow.vnfd_id == vnfd_id)
+            )
+        return int(count or 0)
 
     def request_task(
         self, op_id: str, task: str, *, cancel_mode: str | None = None

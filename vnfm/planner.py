@@ -53,14 +53,17 @@ from vim_adapters.interface import (
 
 __all__ = [
     "CONFIG_FILE",
+    "Connectivity",
     "ExternalLink",
     "PlanError",
     "ResourcePlan",
     "check_consistency",
+    "external_cp_ids",
     "interface_name",
     "interface_names",
     "levels_for_instantiation",
     "network_name",
+    "plan_connectivity",
     "plan_instantiation",
     "replicas_at",
     "replicas_for_instantiation",
@@ -603,7 +606,7 @@ def _attachments(
             elif cp_id in vdu_cps and vdu_cps[cp_id].exposed_as is not None:
                 targets = [vdu_cps[cp_id]]
             else:
-                known = [*ext_cps, *(cp.id for cp in flavour.vdu_cps if cp.exposed_as)]
+                known = external_cp_ids(flavour)
                 raise PlanError(
                     f"flavour {flavour.flavour_id} has no external CP {cp_id!r} "
                     f"(it has: {', '.join(known) or 'none'})"
@@ -671,28 +674,15 @@ def _config_json(
         raise PlanError(f"additionalParams cannot be written as JSON: {exc}") from None
 
 
-def _unit_spec(
-    vnfd: Vnfd,
+def _connection_points(
     flavour: DeploymentFlavour,
     vdu: Vdu,
     *,
     replicas: int,
     vnf_instance_id: str,
     attached: Mapping[str, _Attachment],
-    additional_params: Mapping[str, Any],
-    config: Mapping[str, str],
-) -> UnitSpec:
-    element = f"VDU {vdu.id}"
-    if not vdu.command:
-        raise PlanError(f"VDU {vdu.id} has no command, so there is nothing to run")
-    process_name = _dns_label("", vdu.role if vdu.role != "other" else vdu.id)
-    process = _build(
-        ProcessSpec,
-        element,
-        name=process_name,
-        command=tuple(vdu.command),
-        env=dict(vdu.environment),
-    )
+) -> tuple[ConnectionPointSpec, ...]:
+    """The interfaces of a VDU's replicas: on their internal link, or on the external one."""
     cps = sorted(
         (cp for cp in flavour.vdu_cps if cp.vdu == vdu.id),
         key=lambda cp: (cp.order is None, cp.order or 0, cp.id),
@@ -721,6 +711,34 @@ def _unit_spec(
                 fixed_addresses=fixed,
             )
         )
+    return tuple(points)
+
+
+def _unit_spec(
+    vnfd: Vnfd,
+    flavour: DeploymentFlavour,
+    vdu: Vdu,
+    *,
+    replicas: int,
+    vnf_instance_id: str,
+    attached: Mapping[str, _Attachment],
+    additional_params: Mapping[str, Any],
+    config: Mapping[str, str],
+) -> UnitSpec:
+    element = f"VDU {vdu.id}"
+    if not vdu.command:
+        raise PlanError(f"VDU {vdu.id} has no command, so there is nothing to run")
+    process_name = _dns_label("", vdu.role if vdu.role != "other" else vdu.id)
+    process = _build(
+        ProcessSpec,
+        element,
+        name=process_name,
+        command=tuple(vdu.command),
+        env=dict(vdu.environment),
+    )
+    points = _connection_points(
+        flavour, vdu, replicas=replicas, vnf_instance_id=vnf_instance_id, attached=attached
+    )
     if CONFIG_FILE in config:
         raise PlanError(f"config file {CONFIG_FILE} is generated and cannot be given")
     files = {
@@ -739,7 +757,7 @@ def _unit_spec(
         name=unit_name(vnf_instance_id, vdu.id),
         replicas=replicas,
         processes=(process,),
-        connection_points=tuple(points),
+        connection_points=points,
         config_files=files,
         **sizing,
     )
@@ -789,3 +807,51 @@ def plan_instantiation(
     return ResourcePlan(
         networks=networks, units=units, scale_levels=scale_levels, replicas=replicas
     )
+
+
+class Connectivity(_Model):
+    """Where an instance's units attach, for the external links it has now."""
+
+    networks: list[NetworkSpec] = Field(description="internal links still needed")
+    connection_points: dict[str, tuple[ConnectionPointSpec, ...]] = Field(
+        description="unit name -> its connection points"
+    )
+
+
+def external_cp_ids(flavour: DeploymentFlavour) -> list[str]:
+    """The CPs an ext virtual link can attach: VnfExtCps and directly exposed VduCps."""
+    return [*(cp.id for cp in flavour.ext_cps), *(cp.id for cp in flavour.vdu_cps if cp.exposed_as)]
+
+
+def plan_connectivity(
+    vnfd: Vnfd,
+    *,
+    flavour_id: str,
+    vnf_instance_id: str,
+    ext_links: Sequence[ExternalLink],
+    replicas: Mapping[str, int],
+) -> Connectivity:
+    """The connection points of every unit (and the internal links) for `ext_links`.
+
+    For a change of external connectivity: `ext_links` are all the instance's external links
+    after the change, `replicas` its current counts (fixed addresses must cover them). The
+    rest of a unit's spec (processes, files, size) is not the planner's to change here.
+    """
+    flavour = _flavour(vnfd, flavour_id)
+    attached, replaced = _attachments(flavour, ext_links)
+    networks = [
+        _network_spec(vl, network_name(vnf_instance_id, vl.id))
+        for vl in flavour.virtual_links
+        if vl.id not in replaced
+    ]
+    points = {
+        unit_name(vnf_instance_id, vdu.id): _connection_points(
+            flavour,
+            vdu,
+            replicas=replicas.get(vdu.id, 0),
+            vnf_instance_id=vnf_instance_id,
+            attached=attached,
+        )
+        for vdu in flavour.vdus
+    }
+    return Connectivity(networks=networks, connection_points=points)

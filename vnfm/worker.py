@@ -8,8 +8,9 @@ occurrence id. The worker:
 2. renews the lease from a heartbeat thread while it works; if a renewal is refused the
    worker has lost the occurrence (recovery gave it up) and stops at the executor's next
    cancellation check, without recording anything;
-3. does what the occurrence's state asks for: STARTING -> grant, then PROCESSING -> run
-   the executor; ROLLING_BACK -> roll back; and records the outcome as an `Event`;
+3. does what the occurrence's state asks for: STARTING -> grant (MODIFY_INFO needs none),
+   then PROCESSING -> run the executor; ROLLING_BACK -> roll back; and records the outcome
+   as an `Event`;
 4. releases the lease.
 
 The state stored in the database decides what is done, not the kind of task that carried
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from vnfm.executor import Cancelled, ExecutionError, Executor, OperationContext
+from vnfm.executor import Cancelled, ExecutionError, Executor, OperationContext, OperationResult
 from vnfm.nfvo_client import GrantRefused, NfvoClient
 from vnfm.occurrences import Dispatch, OccurrenceService, problem
 from vnfm.opocc_states import Event, OpState
@@ -177,6 +178,8 @@ class _Driver:
         try:
             if self.ctx.cancel_requested():
                 raise Cancelled(f"{self.ctx.operation} cancelled before the grant")
+            if not services.executor.needs_grant(self.ctx):
+                return self.apply(Event.GRANTED)
             request = services.executor.grant_request(self.ctx)
             grant = services.nfvo.request_grant(request)
         except GrantRefused as exc:
@@ -221,7 +224,23 @@ class _Driver:
                 ),
             )
         else:
-            self.apply(Event.SUCCEEDED, result=result)
+            if self.apply(Event.SUCCEEDED, result=result) is not None:
+                self._packages_changed(result)
+
+    def _packages_changed(self, result: OperationResult) -> None:
+        """After a vnfdId change, both packages' usageState follow their instance counts."""
+        package = result.modifications.package if result.modifications else None
+        if package is None or package["vnfdId"] == self.ctx.vnfd_id:
+            return
+        services = self.services
+        for vnfd_id in (self.ctx.vnfd_id, package["vnfdId"]):
+            try:
+                services.nfvo.instances_changed(
+                    vnfd_id, services.occurrences.instances_using(vnfd_id)
+                )
+            except Exception:
+                # The operation is done; a stale usageState is corrected by the next change.
+                log.exception("op %s: updating the usage of vnfdId %s failed", self.op_id, vnfd_id)
 
     def rollback(self) -> None:
         try:

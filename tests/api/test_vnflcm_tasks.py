@@ -332,13 +332,17 @@ def test_refused_requests(lab: Lab) -> None:
         ("terminate", {"terminationType": "FORCEFUL"}),
         ("heal", {}),
         ("scale_to_level", {"instantiationLevelId": "large"}),
+        ("operate", {"changeStateTo": "STARTED"}),
+        ("change_ext_conn", {"extVirtualLinks": []}),
     ):
         refused = lcm.post(f"{INSTANCES}/{instance_id}/{task}", json=body)
         assert refused.status_code == 409, task
         assert "NOT_INSTANTIATED" in refused.json()["detail"]
     unknown = lcm.post(f"{INSTANCES}/no-such-instance/instantiate", json=SMALL)
     assert unknown.status_code == 404
-    assert lcm.post(f"{INSTANCES}/{instance_id}/operate", json={}).status_code in (404, 405)
+    missing = lcm.post(f"{INSTANCES}/{instance_id}/operate", json={})
+    assert missing.status_code == 400 and "changeStateTo" in missing.json()["detail"]
+    assert lcm.post(f"{INSTANCES}/{instance_id}/change_flavour", json={}).status_code in (404, 405)
     assert lcm.get(f"{OP_OCCS}/no-such-op").status_code == 404
     assert lcm.post(f"{OP_OCCS}/no-such-op/retry").status_code == 404
     reader = lab.nfvo.client("lcm-reader", version=API_VERSION)

@@ -158,16 +158,21 @@ class LcmRunner:
             if occurrences.cancel_requested(op_id):
                 occurrences.apply(op_id, Event.CANCEL)
                 return
-            try:
-                body = self.executor.grant_request(ctx, api_root=self.api_root)
-                grant = self.nfvo.request_grant(body)
-            except GrantRefused as refused:
-                occurrences.apply(op_id, Event.GRANT_REFUSED, error=problem(403, refused.detail))
-                return
-            except ExecutionError as exc:
-                self._fail(op_id, Event.START_FAILED, exc)
-                return
-            occurrences.apply(op_id, Event.GRANTED, grant_id=str(grant["id"]))
+            if not self.executor.needs_grant(ctx):
+                occurrences.apply(op_id, Event.GRANTED)
+            else:
+                try:
+                    body = self.executor.grant_request(ctx, api_root=self.api_root)
+                    grant = self.nfvo.request_grant(body)
+                except GrantRefused as refused:
+                    occurrences.apply(
+                        op_id, Event.GRANT_REFUSED, error=problem(403, refused.detail)
+                    )
+                    return
+                except ExecutionError as exc:
+                    self._fail(op_id, Event.START_FAILED, exc)
+                    return
+                occurrences.apply(op_id, Event.GRANTED, grant_id=str(grant["id"]))
         try:
             result = self.executor.run(ctx)
         except Cancelled as exc:

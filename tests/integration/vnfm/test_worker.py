@@ -12,8 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.celery_worker import LcmLab, lcm_lab, runnable_nat_csar
+from tests.support.celery_worker import (
+    INSTANCES,
+    PKGM_VERSION,
+    PKGS,
+    LcmLab,
+    lcm_lab,
+    runnable_nat_csar,
+)
+from vim_adapters.local import processes
 from vnfm import planner
+
+FINAL = ("COMPLETED", "FAILED_TEMP", "FAILED", "ROLLED_BACK")
 
 
 @pytest.fixture(params=["redis", "embedded"])
@@ -104,3 +114,57 @@ def test_failures_are_recorded(lab: LcmLab, tmp_path: Path) -> None:
     assert op["operationState"] == "ROLLED_BACK", op
     assert lab.vim.list_owned(instance_id) == []
     assert lab.vim.leaks() == []
+
+
+def _usage(lab: LcmLab, vnfd_id: str) -> str:
+    packages = lab.http.get(
+        PKGS, params={"filter": f"(eq,vnfdId,{vnfd_id})"}, headers={"Version": PKGM_VERSION}
+    ).json()
+    return str(packages[0]["usageState"])
+
+
+def test_operate_and_modify_info(lab: LcmLab, tmp_path: Path) -> None:
+    """OPERATE is granted like any other task; MODIFY_INFO needs no grant (SOL003)."""
+    vnfd_id, other_vnfd_id = str(uuid.uuid4()), str(uuid.uuid4())
+    for made in (vnfd_id, other_vnfd_id):
+        lab.onboard(runnable_nat_csar(tmp_path, vnfd_id=made))
+    lab.start_worker("w1")
+    instance_id = lab.create_instance(vnfd_id)
+    op = lab.wait_op(lab.start(instance_id, "instantiate", {"flavourId": "default"}), *FINAL)
+    assert op["operationState"] == "COMPLETED", op
+    replicas = [
+        record.netns
+        for vdu in ("nat_fastpath", "nat_slowpath")
+        for record in lab.vim.store.load().units[planner.unit_name(instance_id, vdu)].replicas
+    ]
+
+    op = lab.wait_op(lab.start(instance_id, "operate", {"changeStateTo": "STOPPED"}), *FINAL)
+    assert op["operationState"] == "COMPLETED", op
+    assert op.get("grantId")
+    assert lab.instance(instance_id)["instantiatedVnfInfo"]["vnfState"] == "STOPPED"
+    assert all(processes.processes_in_netns(ns) == [] for ns in replicas)
+
+    resp = lab.http.patch(
+        f"{INSTANCES}/{instance_id}",
+        json={"vnfdId": other_vnfd_id, "vnfInstanceName": "moved"},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert resp.status_code == 202, resp.text
+    op = lab.wait_op(resp.headers["Location"].rsplit("/", 1)[1], *FINAL)
+    assert op["operationState"] == "COMPLETED", op
+    assert op["operation"] == "MODIFY_INFO" and "grantId" not in op
+    assert op["changedInfo"] == {"vnfInstanceName": "moved", "vnfdId": other_vnfd_id}
+    instance = lab.instance(instance_id)
+    assert instance["vnfdId"] == other_vnfd_id and instance["vnfInstanceName"] == "moved"
+    # The worker moved the instance's package usage along.
+    assert _usage(lab, other_vnfd_id) == "IN_USE" and _usage(lab, vnfd_id) == "NOT_IN_USE"
+
+    op = lab.wait_op(lab.start(instance_id, "operate", {"changeStateTo": "STARTED"}), *FINAL)
+    assert op["operationState"] == "COMPLETED", op
+    assert lab.instance(instance_id)["instantiatedVnfInfo"]["vnfState"] == "STARTED"
+    assert all(processes.processes_in_netns(ns) for ns in replicas)
+    assert _units(lab, instance_id) == {"nat_fastpath": 1, "nat_slowpath": 1}
+
+    op = lab.wait_op(lab.start(instance_id, "terminate", {"terminationType": "FORCEFUL"}), *FINAL)
+    assert op["operationState"] == "COMPLETED", op
+    assert lab.vim.list_owned(instance_id) == []
