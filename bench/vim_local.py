@@ -1,10 +1,13 @@
-"""Local VIM benchmark (not a test): create a 2-VDU unit set to ready, and scale 1 -> 8.
+"""Local VIM benchmark (not a test): create, scale, stop/start and update units.
 
 Each run makes two virtual links and two units (fast path on both links,
 slow path on one, each a Python HTTP server with a TCP health check),
 measures until both are ready, then scales the fast path from 1 to 8
-replicas and measures until all are ready, then removes everything. Runs as
-root; everything lives in namespaces and bridges the run makes and removes.
+replicas and measures until all are ready; then stops the 8 (SIGTERM, which
+the servers honour), starts them again until ready, and updates their
+process (a rolling replacement, one replica ready before the next goes),
+then removes everything. Runs as root; everything lives in namespaces and
+bridges the run makes and removes.
 
     sudo .venv/bin/python bench/vim_local.py [--runs 5]
 """
@@ -40,7 +43,7 @@ def _server(port: int) -> ProcessSpec:
     )
 
 
-def one_run(state_dir: Path) -> tuple[float, float]:
+def one_run(state_dir: Path) -> dict[str, float]:
     vim = LocalVim(state_dir, prefix="b" + secrets.token_hex(2))
     owner = Ownership(vnf_instance_id="bench")
     data = NetworkSpec(name="data", cidr="10.232.1.0/24")
@@ -75,6 +78,18 @@ def one_run(state_dir: Path) -> tuple[float, float]:
         vim.scale_unit("fastpath", 8)
         vim.wait_ready("fastpath", timeout=120)
         scaled = time.perf_counter() - start
+        start = time.perf_counter()
+        vim.set_running("fastpath", False, graceful_timeout=5)
+        stopped = time.perf_counter() - start
+        start = time.perf_counter()
+        vim.set_running("fastpath", True)
+        vim.wait_ready("fastpath", timeout=120)
+        started = time.perf_counter() - start
+        newer = _server(8080).model_copy(update={"env": {"GENERATION": "2"}})
+        start = time.perf_counter()
+        vim.update_unit(fast.model_copy(update={"replicas": 8, "processes": (newer,)}))
+        vim.wait_ready("fastpath", timeout=120)
+        updated = time.perf_counter() - start
     finally:
         for unit in ("fastpath", "slowpath"):
             vim.delete_unit(unit)
@@ -83,27 +98,28 @@ def one_run(state_dir: Path) -> tuple[float, float]:
         leaks = vim.leaks()
         if leaks:
             raise SystemExit(f"leaked: {leaks}")
-    return created, scaled
+    return {
+        "2 links + 2-VDU unit set to ready": created,
+        "scale fast path 1 -> 8 replicas to ready": scaled,
+        "stop 8 replicas (SIGTERM honoured)": stopped,
+        "start 8 stopped replicas to ready": started,
+        "rolling update of 8 replicas to ready": updated,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    created: list[float] = []
-    scaled: list[float] = []
+    results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-vim-") as tmp:
         for run in range(args.runs):
-            c, s = one_run(Path(tmp) / f"run{run}")
-            created.append(c)
-            scaled.append(s)
+            for label, seconds in one_run(Path(tmp) / f"run{run}").items():
+                results.setdefault(label, []).append(seconds)
     print(f"local VIM, {args.runs} runs (median, min, max)")
     print("| operation | median | min | max |")
     print("|---|---:|---:|---:|")
-    for label, times in (
-        ("2 links + 2-VDU unit set to ready", created),
-        ("scale fast path 1 -> 8 replicas to ready", scaled),
-    ):
+    for label, times in results.items():
         print(
             f"| {label} | {statistics.median(times) * 1000:.0f} ms "
             f"| {min(times) * 1000:.0f} ms | {max(times) * 1000:.0f} ms |"

@@ -262,7 +262,10 @@ class VimAdapter(ABC):
 
     @abstractmethod
     def heal_replica(self, unit: str, replica_id: str) -> Unit:
-        """Replace one replica by a fresh one with the same index and addresses."""
+        """Replace one replica by a fresh one with the same index and addresses.
+
+        A stopped replica is replaced by a stopped one: heal repairs, it does not start.
+        """
 
     @abstractmethod
     def update_unit(self, spec: UnitSpec, *, lcm_op_id: str | None = None) -> Unit:
@@ -272,6 +275,11 @@ class VimAdapter(ABC):
         replaced one at a time with the same index; on a connection point whose
         network did not change they keep their address and MAC. Repeating the
         call, also after a crash in the middle, converges on `spec`.
+
+        Replaced replicas carry `lcm_op_id` in `list_owned`. A spec with another
+        replica count is refused (VimFatalError): `scale_unit` changes the count.
+        A replaced replica that fails stops the update there (non-retryable
+        VimError); updating back to the previous spec undoes it.
         """
 
     @abstractmethod
@@ -298,7 +306,11 @@ class VimAdapter(ABC):
 
     @abstractmethod
     def wait_ready(self, name: str, *, timeout: float) -> Unit:
-        """Block until every replica is ready; VimTimeout after `timeout` seconds."""
+        """Block until every replica is ready; VimTimeout after `timeout` seconds.
+
+        A replica stopped by `set_running` counts as settled (it is as asked): the
+        call returns with it STOPPED instead of waiting for it or starting it.
+        """
 
     @abstractmethod
     def list_owned(self, vnf_instance_id: str | None = None) -> list[OwnedResource]:

@@ -123,6 +123,11 @@ def make_app(url: str, *, main: bool = False) -> Any:
             conf["broker_transport_options"] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
         # Remote control needs a broadcast channel, which a polled SQL table is not.
         conf["worker_enable_remote_control"] = False
+    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        # A worker runs one long operation at a time on its main thread, which then
+        # answers no AMQP heartbeats; RabbitMQ would drop the connection mid-operation.
+        # Early acks already make a reconnect harmless; this avoids the noise.
+        conf["broker_heartbeat"] = 0
     celery.conf.update(conf)
     return celery
 

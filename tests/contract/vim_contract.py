@@ -18,12 +18,15 @@ import pytest
 
 from vim_adapters.errors import VimConflict, VimError, VimFatalError, VimNotFound
 from vim_adapters.interface import (
+    Address,
     ConnectionPointSpec,
     HealthCheck,
     NetworkSpec,
     Ownership,
     ProcessSpec,
+    Replica,
     ReplicaState,
+    Unit,
     UnitSpec,
     VimAdapter,
 )
@@ -220,3 +223,155 @@ class VimContract:
         assert after.memory_mib_allocated == before.memory_mib_allocated + 256
         assert after.replicas == before.replicas + 2
         assert after.cpu_total > 0 and after.memory_mib_total > 0
+
+    def test_stop_and_start_keep_the_replica(
+        self, vim: VimAdapter, workloads: Workloads, link: Callable[..., NetworkSpec]
+    ) -> None:
+        network = link()
+        owner = _owner()
+        spec = self._unit(workloads, network)
+        vim.ensure_unit(spec, owner)
+        before = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        second = before.replicas[1]
+
+        stopped = vim.set_running(spec.name, False, replica_ids=[second.id], graceful_timeout=5)
+        assert _states(stopped) == [ReplicaState.READY, ReplicaState.STOPPED]
+        assert _states(vim.set_running(spec.name, False, replica_ids=[second.id])) == _states(
+            stopped
+        )
+        # Nothing but set_running starts it: not waiting, not ensuring, not healing.
+        assert _states(vim.wait_ready(spec.name, timeout=READY_TIMEOUT)) == _states(stopped)
+        vim.ensure_unit(spec, owner)
+        healed = vim.heal_replica(spec.name, second.id)
+        assert _states(healed) == _states(stopped)
+        # Networks and addresses stay while stopped.
+        assert _ips(healed) == _ips(before)
+        # A scale-out adds running replicas and leaves the stopped one alone.
+        vim.scale_unit(spec.name, 3)
+        grown = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        assert _states(grown) == [ReplicaState.READY, ReplicaState.STOPPED, ReplicaState.READY]
+        vim.scale_unit(spec.name, 2)
+
+        vim.set_running(spec.name, True, replica_ids=[second.id])
+        started = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        assert started.ready
+        assert _ips(started) == _ips(before)
+        assert _states(vim.set_running(spec.name, True)) == _states(started)
+
+        # All replicas, killed at once; then all started again.
+        assert _states(vim.set_running(spec.name, False)) == [ReplicaState.STOPPED] * 2
+        vim.set_running(spec.name, True)
+        assert vim.wait_ready(spec.name, timeout=READY_TIMEOUT).ready
+        assert _ips(vim.get_unit(spec.name)) == _ips(before)
+
+        with pytest.raises(VimNotFound):
+            vim.set_running(spec.name, False, replica_ids=["no-such-replica"])
+        with pytest.raises(VimNotFound):
+            vim.set_running("no-such-unit", True)
+        assert vim.wait_ready(spec.name, timeout=READY_TIMEOUT).ready
+
+    def test_update_replaces_replicas_keeping_addresses(
+        self, vim: VimAdapter, workloads: Workloads, link: Callable[..., NetworkSpec]
+    ) -> None:
+        first, second = link("first"), link("second")
+        owner = _owner(vdu_id="fastpath", lcm_op_id="instantiate-1")
+        spec = self._unit(workloads, first)
+        vim.ensure_unit(spec, owner)
+        before = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+
+        # New processes (a port the old ones do not serve), a config file, a second link.
+        changed = _changed(
+            spec,
+            processes=(workloads.serving(8081),),
+            health_check=HealthCheck(tcp_port=8081),
+            config_files={"vnf.json": '{"generation": 2}'},
+            connection_points=(
+                ConnectionPointSpec(name="data0", network=first.name),
+                ConnectionPointSpec(name="data1", network=second.name),
+            ),
+        )
+        vim.update_unit(changed, lcm_op_id="update-1")
+        # Ready on the new health check: the new processes run in every replica.
+        updated = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        assert updated.spec == changed
+        assert [r.id for r in updated.replicas] == [r.id for r in before.replicas]
+        second_subnet = ipaddress.ip_network(second.cidr)
+        for old, new in zip(before.replicas, updated.replicas, strict=True):
+            # Same network: same IP and MAC. New network: an address there.
+            assert _on(new, "data0") == _on(old, "data0")
+            assert [ipaddress.ip_address(a.ip) in second_subnet for a in _on(new, "data1")] == [
+                True
+            ]
+        replicas = [o for o in vim.list_owned(owner.vnf_instance_id) if o.kind == "replica"]
+        assert {o.owner.lcm_op_id for o in replicas} == {"update-1"}
+
+        # Repeating the call changes nothing.
+        again = vim.update_unit(changed, lcm_op_id="update-1")
+        assert [r.addresses for r in again.replicas] == [r.addresses for r in updated.replicas]
+
+        # Moving data0 to the second link releases the first one entirely.
+        moved = _changed(
+            changed,
+            connection_points=(ConnectionPointSpec(name="data0", network=second.name),),
+        )
+        vim.update_unit(moved, lcm_op_id="update-2")
+        settled = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        assert all(
+            [(a.connection_point, ipaddress.ip_address(a.ip) in second_subnet) for a in r.addresses]
+            == [("data0", True)]
+            for r in settled.replicas
+        )
+        vim.delete_network(first.name)
+        assert vim.get_network(first.name) is None
+
+        with pytest.raises(VimNotFound):
+            vim.update_unit(_changed(moved, name="no-such-unit"))
+        with pytest.raises(VimFatalError):
+            vim.update_unit(_changed(moved, replicas=3))
+        with pytest.raises(VimNotFound):
+            vim.update_unit(
+                _changed(
+                    moved,
+                    connection_points=(ConnectionPointSpec(name="data0", network="ghost-net"),),
+                )
+            )
+        assert vim.wait_ready(spec.name, timeout=READY_TIMEOUT).spec == moved
+
+    def test_update_stops_at_a_failing_replica_and_goes_back(
+        self, vim: VimAdapter, workloads: Workloads, link: Callable[..., NetworkSpec]
+    ) -> None:
+        network = link()
+        spec = self._unit(workloads, network)
+        vim.ensure_unit(spec, _owner())
+        before = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        broken = _changed(spec, processes=(workloads.failing(),))
+        with pytest.raises(VimError) as caught:
+            vim.update_unit(broken)
+        assert not caught.value.retryable
+        # One at a time: the second replica was not touched once the first failed.
+        unit = vim.get_unit(spec.name)
+        assert unit is not None
+        assert _states(unit) == [ReplicaState.FAILED, ReplicaState.READY], unit.replicas
+        vim.update_unit(spec)
+        after = vim.wait_ready(spec.name, timeout=READY_TIMEOUT)
+        assert after.ready and after.spec == spec
+        assert [r.addresses for r in after.replicas] == [r.addresses for r in before.replicas]
+
+
+def _changed(spec: UnitSpec, **update: object) -> UnitSpec:
+    """`spec` with some fields changed, validated like any spec."""
+    return UnitSpec.model_validate({**spec.model_dump(), **update})
+
+
+def _states(unit: Unit | None) -> list[ReplicaState]:
+    assert unit is not None
+    return [r.state for r in unit.replicas]
+
+
+def _ips(unit: Unit | None) -> list[list[tuple[str, str]]]:
+    assert unit is not None
+    return [[(a.connection_point, a.ip) for a in r.addresses] for r in unit.replicas]
+
+
+def _on(replica: Replica, connection_point: str) -> list[Address]:
+    return [a for a in replica.addresses if a.connection_point == connection_point]

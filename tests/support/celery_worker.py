@@ -224,6 +224,13 @@ class LcmLab:
         resp = self.http.post(f"{OP_OCCS}/{op_id}/{task}")
         assert resp.status_code == 202, resp.text
 
+    def op_fail(self, op_id: str) -> dict[str, Any]:
+        """POST .../fail, which answers at once (200) with the occurrence, now FAILED."""
+        resp = self.http.post(f"{OP_OCCS}/{op_id}/fail")
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
     def wait_op(self, op_id: str, *states: str, timeout: float = 120.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
@@ -279,10 +286,13 @@ def lcm_lab(
     broker_url: str | None,
     lease_seconds: float = 30.0,
     ready_timeout: float = 60.0,
+    vim_prefix: str | None = None,
 ) -> Iterator[LcmLab]:
     """An NFVO with LCM workers on a LocalVim with a per-test prefix; all stopped at the end.
 
-    `broker_url` None: the embedded broker (SQLite file in the data directory).
+    `broker_url` None: the embedded broker (SQLite file in the data directory); any
+    other Celery broker URL (redis://, amqp://) is handed to the API and the workers.
+    `vim_prefix`: the local VIM's name prefix (default: a random one).
     """
     from nfvo.app import create_app
     from nfvo.settings import Settings
@@ -293,7 +303,7 @@ def lcm_lab(
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     data_dir = tmp / "data"
-    with local_vim(tmp / "vim") as vim:
+    with local_vim(tmp / "vim", prefix=vim_prefix) as vim:
         settings = Settings(
             data_dir=data_dir,
             database_url=f"sqlite:///{data_dir / 'nfvo.db'}",

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from vim_adapters.interface import ProcessSpec
 from vim_adapters.local import bridges, netns
@@ -51,10 +52,16 @@ def leftovers(prefix: str) -> list[str]:
     ]
 
 
+def name_prefix(start: str = "t") -> str:
+    """A random name prefix for one test's namespaces and bridges, starting with `start`."""
+    return start + secrets.token_hex(2)
+
+
 @contextmanager
-def local_vim(state_dir: Path) -> Iterator[LocalVim]:
-    prefix = "t" + secrets.token_hex(2)
-    vim = LocalVim(state_dir, prefix=prefix, stop_timeout=2.0)
+def local_vim(state_dir: Path, *, prefix: str | None = None, **options: Any) -> Iterator[LocalVim]:
+    """A LocalVim (stop timeout 2 s unless given) whose every resource goes at the end."""
+    prefix = prefix or name_prefix()
+    vim = LocalVim(state_dir, prefix=prefix, **{"stop_timeout": 2.0, **options})
     try:
         yield vim
     finally:

@@ -10,6 +10,28 @@ start time) after a restart and reports those that died.
 Nothing here routes a namespace to the host's uplink: bridges are made by
 the adapter and enslave only its own veths; the host takes an address on a
 bridge only when a NetworkSpec names a gateway, and there is no NAT.
+
+The runtime ("image"). A container VIM runs a VDU's command inside its image,
+which brings the interpreter and libraries the command needs. Here processes
+share the host's filesystem, so the project's own Python environment plays
+the image: `runtime_bin_dir` (default: the directory of `sys.executable`,
+i.e. the service's virtualenv `bin`) comes first on every process's PATH.
+`python -m vnfs.nat.fastpath` thus runs the interpreter, and the installed
+`vnfs` package, of the MANO service itself, not whatever `python` the host
+has (often none). A VDU that sets PATH in its environment overrides this.
+
+Stopped replicas (`set_running(False)`) keep their namespace, attachments,
+files and their share of the inventory, but have no processes. The intent is
+in the state file, so nothing but `set_running(True)` starts them again: not
+`ensure_unit`, `wait_ready` (which counts them as settled), `scale_unit` (it
+only adds running replicas), a new adapter after a restart, nor
+`heal_replica`, which rebuilds a stopped replica (same addresses) and leaves
+it stopped: heal repairs, operate starts.
+
+`update_unit` is a rolling replacement: the new spec is recorded first, then
+one replica at a time is rebuilt (same index; same IP and MAC on links that
+stay) and awaited ready before the next; a replica records the digest of the
+processes and files it was made from, so a repeated call knows what is left.
 """
 
 from __future__ import annotations
@@ -20,8 +42,9 @@ import ipaddress
 import os
 import shutil
 import signal
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 
 from vim_adapters.errors import (
@@ -53,6 +76,7 @@ from vim_adapters.local.state import (
     StateStore,
     Transaction,
     UnitRecord,
+    template_digest,
 )
 
 DEFAULT_CNI_PATH = Path("/usr/lib/cni")
@@ -90,7 +114,15 @@ class LocalVim(VimAdapter):
         prefix: str = "nfv",
         cni_path: Path = DEFAULT_CNI_PATH,
         stop_timeout: float = 5.0,
+        runtime_bin_dir: Path | None = None,
+        update_ready_timeout: float = 120.0,
     ) -> None:
+        """`stop_timeout`: SIGTERM to SIGKILL when a replica is removed or replaced.
+        `runtime_bin_dir`: first on the processes' PATH (see the module docstring);
+        None means the directory of `sys.executable`.
+        `update_ready_timeout`: how long `update_unit` waits for a replaced replica
+        to be ready before it replaces the next one.
+        """
         if os.geteuid() != 0:
             raise VimFatalError(
                 "the local VIM needs root (network namespaces, bridges, CNI plugins); "
@@ -102,6 +134,13 @@ class LocalVim(VimAdapter):
             )
         if not prefix.isalnum() or len(prefix) > 8:
             raise VimFatalError(f"prefix {prefix!r} must be 1-8 letters or digits")
+        if runtime_bin_dir is None and sys.executable:
+            runtime_bin_dir = Path(sys.executable).parent
+        if runtime_bin_dir is not None and not runtime_bin_dir.is_dir():
+            raise VimFatalError(f"runtime_bin_dir {runtime_bin_dir} is not a directory")
+        self.runtime_bin_dir = runtime_bin_dir
+        self._bin_dirs = (runtime_bin_dir,) if runtime_bin_dir is not None else ()
+        self.update_ready_timeout = update_ready_timeout
         self.prefix = prefix
         self.cni_path = cni_path
         self.stop_timeout = stop_timeout
@@ -158,10 +197,13 @@ class LocalVim(VimAdapter):
             record = txn.state.networks.get(name)
             if record is None:
                 return
+            # The replicas' attachments count too: an update that stopped half way
+            # leaves replicas on a network the spec no longer names.
             users = sorted(
                 unit_name
                 for unit_name, unit in txn.state.units.items()
                 if any(cp.network == name for cp in unit.spec.connection_points)
+                or any(a.network == name for r in unit.replicas for a in r.attachments)
             )
             if users:
                 raise VimConflict(f"network {name} is still used by unit(s) {', '.join(users)}")
@@ -212,28 +254,29 @@ class LocalVim(VimAdapter):
         for index in range(wanted):
             replica = record.replica(index)
             if replica is None:
-                replica = ReplicaRecord(
-                    index=index,
-                    netns=self._netns_name(record.spec.name, index),
-                    workdir=str(self.units_dir / record.spec.name / str(index)),
-                    lcm_op_id=lcm_op_id,
-                )
+                replica = self._new_replica(record, index, lcm_op_id=lcm_op_id)
                 record.replicas.append(replica)
                 txn.save()
             if not replica.complete:
                 self._build(txn, record, replica)
 
-    def _build(
-        self,
-        txn: Transaction,
-        record: UnitRecord,
-        replica: ReplicaRecord,
-        requested: Mapping[str, AttachmentRecord] | None = None,
-    ) -> None:
+    def _new_replica(
+        self, record: UnitRecord, index: int, *, lcm_op_id: str | None
+    ) -> ReplicaRecord:
+        return ReplicaRecord(
+            index=index,
+            netns=self._netns_name(record.spec.name, index),
+            workdir=str(self.units_dir / record.spec.name / str(index)),
+            lcm_op_id=lcm_op_id,
+            template=template_digest(record.spec),
+        )
+
+    def _build(self, txn: Transaction, record: UnitRecord, replica: ReplicaRecord) -> None:
         """Create whatever of the replica is missing; every step is recorded before the next.
 
-        `requested` maps connection points to the attachment they had (heal): the
-        new one gets the same IP and MAC, so peers' ARP caches stay right.
+        A connection point in `replica.reuse` (heal, update) gets the IP and MAC it
+        had, so peers' ARP caches and flow rules stay right. A stopped replica gets
+        everything but its processes.
         """
         spec = record.spec
         try:
@@ -260,7 +303,9 @@ class LocalVim(VimAdapter):
                         ifname=cp.name,
                         cni_path=self.cni_path,
                     )
-                before = (requested or {}).get(cp.name)
+                before = replica.reuse.get(cp.name)
+                if before is not None and (before.network != cp.network or not before.ips):
+                    before = None
                 fixed = (
                     before.ips[0].split("/")[0]
                     if before and before.ips
@@ -285,30 +330,52 @@ class LocalVim(VimAdapter):
                     )
                 )
                 txn.save()
-            env = self._environment(record, replica)
-            running = {p.name for p in replica.processes if processes.is_alive(p)}
-            replica.processes = [p for p in replica.processes if p.name in running]
-            # A crash between starting a process and recording it leaves one we do not
-            # know; it would hold the ports the new one needs.
-            _kill_strays(replica.netns, keep={p.pid for p in replica.processes})
-            for proc in spec.processes:
-                if proc.name in running:
-                    continue
-                handle = processes.start(
-                    netns=replica.netns,
-                    name=proc.name,
-                    argv=proc.command,
-                    env={**env, **proc.env},
-                    cwd=workdir,
-                    log_path=workdir / "logs" / f"{proc.name}.log",
-                )
-                replica.processes.append(handle)
-                txn.save()
+            if replica.stopped:
+                self._stop_processes(txn, replica, grace=self.stop_timeout)
+            else:
+                self._start_processes(txn, record, replica)
             replica.complete = True
+            replica.reuse = {}
             txn.save()
         except VimError:
             txn.save()
             raise
+
+    def _start_processes(
+        self, txn: Transaction, record: UnitRecord, replica: ReplicaRecord
+    ) -> None:
+        """Start every process of the spec that does not run; keep those that do."""
+        workdir = Path(replica.workdir)
+        env = self._environment(record, replica)
+        running = {p.name for p in replica.processes if processes.is_alive(p)}
+        replica.processes = [p for p in replica.processes if p.name in running]
+        # A crash between starting a process and recording it leaves one we do not
+        # know; it would hold the ports the new one needs.
+        _kill_strays(replica.netns, keep={p.pid for p in replica.processes})
+        for proc in record.spec.processes:
+            if proc.name in running:
+                continue
+            handle = processes.start(
+                netns=replica.netns,
+                name=proc.name,
+                argv=proc.command,
+                env={**env, **proc.env},
+                cwd=workdir,
+                log_path=workdir / "logs" / f"{proc.name}.log",
+                bin_dirs=self._bin_dirs,
+            )
+            replica.processes.append(handle)
+            txn.save()
+
+    def _stop_processes(self, txn: Transaction, replica: ReplicaRecord, *, grace: float) -> None:
+        """Stop the replica's processes and anything else left in its namespace."""
+        if replica.processes:
+            processes.stop_all(replica.processes, grace=grace)
+            replica.processes = []
+            txn.save()
+        if netns.exists(replica.netns):
+            # Anything else still in the namespace (a forked daemon) must not outlive it.
+            _kill_strays(replica.netns, keep=set())
 
     def _environment(self, record: UnitRecord, replica: ReplicaRecord) -> dict[str, str]:
         """What every process of a replica learns about where it runs."""
@@ -336,13 +403,7 @@ class LocalVim(VimAdapter):
         """Remove a replica: processes, attachments (leases), namespace, files."""
         replica.complete = False
         txn.save()
-        for handle in list(replica.processes):
-            processes.stop(handle, timeout=self.stop_timeout)
-            replica.processes.remove(handle)
-            txn.save()
-        if netns.exists(replica.netns):
-            # Anything else still in the namespace (a forked daemon) must not outlive it.
-            _kill_strays(replica.netns, keep=set())
+        self._stop_processes(txn, replica, grace=self.stop_timeout)
         for attachment in list(replica.attachments):
             network = txn.state.networks.get(attachment.network)
             if network is not None:
@@ -405,9 +466,11 @@ class LocalVim(VimAdapter):
     ) -> tuple[ReplicaState, str | None]:
         """The replica's state as the system shows it now."""
         if not replica.complete:
-            return ReplicaState.PENDING, "being created"
+            return ReplicaState.PENDING, "being stopped" if replica.stopped else "being created"
         if not netns.exists(replica.netns):
             return ReplicaState.FAILED, f"namespace {replica.netns} is gone"
+        if replica.stopped:
+            return ReplicaState.STOPPED, "stopped on request"
         for handle in replica.processes:
             if not processes.is_alive(handle):
                 tail = _log_tail(handle.log_path).splitlines()[-3:]
@@ -426,7 +489,9 @@ class LocalVim(VimAdapter):
             )
         else:
             assert check.command is not None
-            ok = health.command_ready(replica.netns, check.command, timeout=check.timeout_seconds)
+            ok = health.command_ready(
+                replica.netns, check.command, timeout=check.timeout_seconds, bin_dirs=self._bin_dirs
+            )
         if ok:
             return ReplicaState.READY, None
         return ReplicaState.RUNNING, "health check not passing yet"
@@ -446,21 +511,244 @@ class LocalVim(VimAdapter):
         return self._require_unit(name)
 
     def heal_replica(self, unit: str, replica_id: str) -> Unit:
+        """Rebuild the replica from the unit's spec: same index, IP and MAC addresses.
+
+        A stopped replica is rebuilt stopped (namespace, attachments, files, no
+        processes): heal repairs what the VIM provides, `set_running` decides
+        whether the VNFC runs.
+        """
         with self.store.transaction() as txn:
-            record = txn.state.units.get(unit)
-            if record is None:
-                raise VimNotFound(f"unit {unit} does not exist")
-            replica = next(
-                (r for r in record.replicas if self._replica_id(unit, r.index) == replica_id),
-                None,
-            )
-            if replica is None:
-                raise VimNotFound(f"unit {unit} has no replica {replica_id}")
-            # The healed replica keeps its addresses: peers and flow rules refer to them.
-            previous = {a.connection_point: a for a in replica.attachments}
-            self._teardown(txn, record, replica, keep=True)
-            self._build(txn, record, replica, previous)
+            record = self._unit_record(txn, unit)
+            (replica,) = self._select(record, [replica_id])
+            self._replace(txn, record, replica, lcm_op_id=None)
         return self._require_unit(unit)
+
+    def _unit_record(self, txn: Transaction, name: str) -> UnitRecord:
+        record = txn.state.units.get(name)
+        if record is None:
+            raise VimNotFound(f"unit {name} does not exist")
+        return record
+
+    def _select(self, record: UnitRecord, replica_ids: Sequence[str] | None) -> list[ReplicaRecord]:
+        """The named replicas (each once, in the order given), or all of them by index."""
+        ordered = sorted(record.replicas, key=lambda r: r.index)
+        if replica_ids is None:
+            return ordered
+        # A lone string is a Sequence[str] too, of its characters.
+        wanted = [replica_ids] if isinstance(replica_ids, str) else list(replica_ids)
+        by_id = {self._replica_id(record.spec.name, r.index): r for r in ordered}
+        unknown = [i for i in wanted if i not in by_id]
+        if unknown:
+            raise VimNotFound(
+                f"unit {record.spec.name} has no replica {', '.join(unknown)} "
+                f"(it has: {', '.join(by_id) or 'none'})"
+            )
+        return [by_id[i] for i in dict.fromkeys(wanted)]
+
+    def _replace(
+        self, txn: Transaction, record: UnitRecord, replica: ReplicaRecord, *, lcm_op_id: str | None
+    ) -> None:
+        """Tear the replica down and build it again from record.spec, with the same index.
+
+        Connection points whose network (and fixed address) the spec keeps get
+        their IP and MAC again: peers and flow rules refer to them. Which ones is
+        recorded before anything is removed, so a crash in between loses nothing.
+        """
+        known = {a.connection_point: a for a in replica.attachments}
+        known.update(replica.reuse)
+        replica.reuse = {
+            cp: attachment
+            for cp, attachment in known.items()
+            if _still_valid(record.spec, replica.index, cp, attachment)
+        }
+        txn.save()
+        self._teardown(txn, record, replica, keep=True)
+        # Fresh config files (one the new spec drops must not linger); the logs stay.
+        shutil.rmtree(Path(replica.workdir) / "config", ignore_errors=True)
+        replica.template = template_digest(record.spec)
+        if lcm_op_id is not None:
+            replica.lcm_op_id = lcm_op_id
+        txn.save()
+        self._build(txn, record, replica)
+
+    def _up_to_date(self, spec: UnitSpec, replica: ReplicaRecord) -> bool:
+        """Whether the replica is complete and made from `spec` (processes, files, CPs)."""
+        if not replica.complete or replica.template != template_digest(spec):
+            return False
+        attached = {a.connection_point: a for a in replica.attachments}
+        if set(attached) != {cp.name for cp in spec.connection_points}:
+            return False
+        return all(
+            _still_valid(spec, replica.index, cp.name, attached[cp.name])
+            for cp in spec.connection_points
+        )
+
+    # -- update ---------------------------------------------------------------------------
+
+    def update_unit(self, spec: UnitSpec, *, lcm_op_id: str | None = None) -> Unit:
+        """Rolling replacement: one replica at a time, each ready before the next goes.
+
+        The new spec is recorded first; replicas then compare themselves with it
+        (`_up_to_date`), so a repeated call, also after a crash, replaces only
+        what is left. A replaced replica carries `lcm_op_id` (when given), so
+        `list_owned` tells which replicas the operation made anew. Changing only
+        cpu, memory or the health check replaces nothing. A replaced replica that
+        fails stops the update (VimFatalError): update back, or heal and repeat.
+        A stopped replica is replaced stopped.
+        """
+        with self.store.transaction() as txn:
+            record = self._unit_record(txn, spec.name)
+            if spec.replicas != record.spec.replicas:
+                raise VimFatalError(
+                    f"unit {spec.name} has {record.spec.replicas} replicas, the update asks "
+                    f"for {spec.replicas}: update_unit keeps the count, scale_unit changes it"
+                )
+            self._check_networks(txn, spec)
+            # Records made before templates existed were made from the spec being left.
+            unstamped = [r for r in record.replicas if r.template is None]
+            for replica in unstamped:
+                replica.template = template_digest(record.spec)
+            if unstamped or record.spec != spec:
+                record.spec = spec
+                txn.save()
+        while True:
+            with self.store.transaction() as txn:
+                record = self._unit_record(txn, spec.name)
+                if record.spec != spec:
+                    raise VimConflict(f"unit {spec.name} was changed by another call meanwhile")
+                index = self._update_step(txn, record, lcm_op_id=lcm_op_id)
+            if index is None:
+                return self._require_unit(spec.name)
+            self._await_replaced(spec.name, index)
+
+    def _update_step(
+        self, txn: Transaction, record: UnitRecord, *, lcm_op_id: str | None
+    ) -> int | None:
+        """Replace (or finish) the next replica that differs from the spec; its index."""
+        for extra in sorted(record.replicas, key=lambda r: r.index, reverse=True):
+            if extra.index >= record.spec.replicas:  # a scale-in cut short by a crash
+                self._teardown(txn, record, extra)
+        # The replica replaced last, if it was never seen ready, comes first.
+        pending = next((r for r in record.replicas if r.rolling), None)
+        if pending is not None:
+            if not self._up_to_date(record.spec, pending):
+                self._replace(txn, record, pending, lcm_op_id=lcm_op_id)
+            return pending.index
+        for index in range(record.spec.replicas):
+            replica = record.replica(index)
+            if replica is None:
+                replica = self._new_replica(record, index, lcm_op_id=lcm_op_id)
+                replica.rolling = True
+                record.replicas.append(replica)
+                txn.save()
+                self._build(txn, record, replica)
+                return index
+            if not self._up_to_date(record.spec, replica):
+                replica.rolling = not replica.stopped
+                self._replace(txn, record, replica, lcm_op_id=lcm_op_id)
+                return index
+        return None
+
+    def _await_replaced(self, name: str, index: int) -> None:
+        """Wait until the replaced replica is ready (or stopped), then clear its mark."""
+        deadline = time.monotonic() + self.update_ready_timeout
+        while True:
+            record = self.store.load().units.get(name)
+            if record is None:
+                raise VimNotFound(f"unit {name} was deleted while it was being updated")
+            replica = record.replica(index)
+            if replica is None:
+                return  # scaled in meanwhile: nothing to wait for
+            state, detail = self._observe(record, replica)
+            if state in (ReplicaState.READY, ReplicaState.STOPPED):
+                break
+            replica_id = self._replica_id(name, index)
+            if state is ReplicaState.FAILED:
+                raise VimFatalError(
+                    f"unit {name}: replaced replica {replica_id} failed ({detail}); the update "
+                    "stops here: update back, or heal it and repeat the update"
+                )
+            if time.monotonic() >= deadline:
+                raise VimTimeout(
+                    f"unit {name}: replaced replica {replica_id} not ready after "
+                    f"{self.update_ready_timeout:.0f}s ({state.value}: {detail})"
+                )
+            time.sleep(POLL_SECONDS)
+        with self.store.transaction() as txn:
+            record = txn.state.units.get(name)
+            replica = record.replica(index) if record is not None else None
+            if replica is not None and replica.rolling:
+                replica.rolling = False
+                txn.save()
+
+    # -- start and stop -------------------------------------------------------------------
+
+    def set_running(
+        self,
+        unit: str,
+        running: bool,
+        *,
+        replica_ids: Sequence[str] | None = None,
+        graceful_timeout: float = 0.0,
+    ) -> Unit:
+        """Stop (SIGTERM, then SIGKILL after `graceful_timeout`) or start the replicas' processes.
+
+        All the replicas' processes get SIGTERM at once and share one grace period.
+        Starting also restarts processes that died, in the same namespace with the
+        same addresses. A replica whose namespace is gone cannot be started or
+        stopped: it is FAILED, heal it.
+        """
+        if graceful_timeout < 0:
+            raise VimFatalError(f"graceful_timeout cannot be negative ({graceful_timeout})")
+        with self.store.transaction() as txn:
+            record = self._unit_record(txn, unit)
+            targets = self._select(record, replica_ids)
+            for replica in targets:
+                if (replica.attachments or replica.processes) and not netns.exists(replica.netns):
+                    raise VimFatalError(
+                        f"replica {self._replica_id(unit, replica.index)} has lost its "
+                        f"namespace {replica.netns}: heal it first"
+                    )
+            if running:
+                self._start(txn, record, targets)
+            else:
+                self._stop(txn, record, targets, grace=graceful_timeout)
+        return self._require_unit(unit)
+
+    def _stop(
+        self, txn: Transaction, record: UnitRecord, targets: list[ReplicaRecord], *, grace: float
+    ) -> None:
+        changing = [r for r in targets if not (r.stopped and r.complete and not r.processes)]
+        if not changing:
+            return
+        for replica in changing:
+            replica.stopped = True
+            replica.complete = False
+        txn.save()
+        # All at once: N replicas take one grace period, not N.
+        processes.stop_all([h for r in changing for h in r.processes], grace=grace)
+        for replica in changing:
+            replica.processes = []
+            txn.save()
+            self._build(txn, record, replica)
+
+    def _start(self, txn: Transaction, record: UnitRecord, targets: list[ReplicaRecord]) -> None:
+        wanted = {p.name for p in record.spec.processes}
+        changing = [
+            r
+            for r in targets
+            if r.stopped
+            or not r.complete
+            or not wanted <= {p.name for p in r.processes if processes.is_alive(p)}
+        ]
+        if not changing:
+            return
+        for replica in changing:
+            replica.stopped = False
+            replica.complete = False
+        txn.save()
+        for replica in changing:
+            self._build(txn, record, replica)
 
     def delete_unit(self, name: str) -> None:
         with self.store.transaction() as txn:
@@ -474,10 +762,14 @@ class LocalVim(VimAdapter):
             txn.save()
 
     def wait_ready(self, name: str, *, timeout: float) -> Unit:
+        """Until every replica is READY or STOPPED: a stopped replica is as asked."""
         deadline = time.monotonic() + timeout
         while True:
             unit = self._require_unit(name)
-            if unit.ready:
+            settled = (ReplicaState.READY, ReplicaState.STOPPED)
+            if len(unit.replicas) == unit.spec.replicas and all(
+                r.state in settled for r in unit.replicas
+            ):
                 return unit
             failed = [r for r in unit.replicas if r.state is ReplicaState.FAILED]
             if failed:
@@ -487,7 +779,7 @@ class LocalVim(VimAdapter):
                 waiting = "; ".join(
                     f"{r.id} {r.state.value} ({r.detail})"
                     for r in unit.replicas
-                    if r.state is not ReplicaState.READY
+                    if r.state not in settled
                 )
                 raise VimTimeout(f"unit {name} not ready after {timeout:.0f}s: {waiting}")
             check = unit.spec.health_check
@@ -568,6 +860,17 @@ class LocalVim(VimAdapter):
                 if pid not in recorded_pids:
                     problems.append(f"process {pid} in namespace {name} is not recorded")
         return problems
+
+
+def _still_valid(spec: UnitSpec, index: int, cp_name: str, attachment: AttachmentRecord) -> bool:
+    """Whether an attachment fits the spec's connection point: same network, right address."""
+    cp = next((c for c in spec.connection_points if c.name == cp_name), None)
+    if cp is None or cp.network != attachment.network or not attachment.ips:
+        return False
+    if not cp.fixed_addresses:
+        return True
+    have = ipaddress.ip_interface(attachment.ips[0]).ip
+    return have == ipaddress.ip_address(cp.fixed_addresses[index])
 
 
 def _kill_strays(name: str, *, keep: set[int], timeout: float = 5.0) -> None:

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from vim_adapters.errors import VimFatalError, VimNotFound
 from vim_adapters.local import netns as namespaces
@@ -133,8 +134,14 @@ def tcp_ready(netns: str, host: str, port: int, *, timeout: float) -> bool:
     return outcome.connected
 
 
-def command_ready(netns: str, argv: Sequence[str], *, timeout: float) -> bool:
-    """Whether argv, run inside the namespace, exits 0 within `timeout` seconds."""
+def command_ready(
+    netns: str, argv: Sequence[str], *, timeout: float, bin_dirs: Sequence[Path] = ()
+) -> bool:
+    """Whether argv, run inside the namespace, exits 0 within `timeout` seconds.
+
+    It gets the environment the unit's processes get (`processes.child_environment`),
+    so a check finds the same commands they do.
+    """
     if not argv:
         raise VimFatalError("a health check command must not be empty")
     if not namespaces.exists(netns):
@@ -147,7 +154,7 @@ def command_ready(netns: str, argv: Sequence[str], *, timeout: float) -> bool:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd="/",
-            env=processes.child_environment({}),
+            env=processes.child_environment({}, bin_dirs),
             # Its own group, so whatever the check forks is killed with it.
             start_new_session=True,
         )

@@ -37,6 +37,9 @@ _POLL_INTERVAL = 0.02
 # namespace gone); the command's own output cannot be told apart otherwise.
 _IP_FAILURE_MARKERS = (b'exec of "', b"Cannot open network namespace")
 _LOG_TAIL_BYTES = 4096
+# How long a SIGKILLed process group may take to be gone: only a process stuck in
+# the kernel (uninterruptible I/O) takes longer.
+KILL_WAIT = 5.0
 
 
 class ProcessHandle(BaseModel):
@@ -168,18 +171,41 @@ def stop(handle: ProcessHandle, *, timeout: float = 5.0) -> None:
     reused. Members that escaped the group (setsid, setpgid) are left to the
     namespace sweep with `processes_in_netns`.
     """
-    stat = read_stat(handle.pid)
-    if stat is None or stat.start_time != handle.start_time:
-        return
-    _signal_group(handle.pid, signal.SIGTERM)
-    if not _wait_group_gone(handle, time.monotonic() + timeout):
+    stop_all([handle], grace=timeout, kill_wait=timeout if timeout > 0 else KILL_WAIT)
+
+
+def stop_all(
+    handles: Sequence[ProcessHandle], *, grace: float, kill_wait: float = KILL_WAIT
+) -> None:
+    """Stop several process groups at once: SIGTERM all, SIGKILL what is left after `grace`.
+
+    One grace period for all of them, not one each, so stopping N replicas
+    takes `grace` seconds, not N times that; `grace` 0 sends SIGKILL at once.
+    `kill_wait` bounds the wait after SIGKILL (a process stuck in the kernel).
+    """
+    if grace < 0:
+        raise VimFatalError(f"a stop grace period cannot be negative ({grace})")
+    # Only groups whose leader (alive or zombie) is the handle's very process: see `stop`.
+    leaders = [h for h in handles if _is_leader_present(h)]
+    if grace > 0:
+        for handle in leaders:
+            _signal_group(handle.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        leaders = [h for h in leaders if not _wait_group_gone(h, deadline)]
+    for handle in leaders:
         _signal_group(handle.pid, signal.SIGKILL)
-        # SIGKILL cannot be ignored; the bound covers a process stuck in the kernel.
-        if not _wait_group_gone(handle, time.monotonic() + timeout):
-            raise VimTimeout(
-                f"process {handle.name!r} (pid {handle.pid}) survived SIGKILL for {timeout}s"
-            )
-    _reap_if_child(handle.pid, handle.start_time)
+    deadline = time.monotonic() + kill_wait
+    stuck = [h for h in leaders if not _wait_group_gone(h, deadline)]
+    if stuck:
+        names = ", ".join(f"{h.name!r} (pid {h.pid})" for h in stuck)
+        raise VimTimeout(f"process(es) {names} survived SIGKILL for {kill_wait}s")
+    for handle in handles:
+        _reap_if_child(handle.pid, handle.start_time)
+
+
+def _is_leader_present(handle: ProcessHandle) -> bool:
+    stat = read_stat(handle.pid)
+    return stat is not None and stat.start_time == handle.start_time
 
 
 def processes_in_netns(netns: str) -> list[int]:
@@ -201,9 +227,10 @@ def processes_in_netns(netns: str) -> list[int]:
     return pids
 
 
-def child_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """PATH plus the VDU's variables; the VDU may override PATH."""
-    return {"PATH": DEFAULT_PATH, **env}
+def child_environment(env: Mapping[str, str], bin_dirs: Sequence[Path] = ()) -> dict[str, str]:
+    """PATH (`bin_dirs` first, then DEFAULT_PATH) plus the VDU's variables, which may set PATH."""
+    path = os.pathsep.join([*(str(d) for d in bin_dirs), DEFAULT_PATH])
+    return {"PATH": path, **env}
 
 
 @functools.cache
@@ -263,8 +290,12 @@ def start(
     env: Mapping[str, str],
     cwd: Path,
     log_path: Path,
+    bin_dirs: Sequence[Path] = (),
 ) -> ProcessHandle:
-    """Run argv detached inside the namespace and return once the command itself runs."""
+    """Run argv detached inside the namespace and return once the command itself runs.
+
+    `bin_dirs` come first on the child's PATH (see `child_environment`).
+    """
     if not argv:
         raise VimFatalError(f"process {name!r} has an empty command")
     if not namespaces.exists(netns):
@@ -284,7 +315,7 @@ def start(
             stdout=log_fd,
             stderr=subprocess.STDOUT,
             cwd=cwd,
-            env=child_environment(env),
+            env=child_environment(env, bin_dirs),
             # Own session: no terminal signals from the service's session, and
             # the pid is the group id `stop` signals.
             start_new_session=True,

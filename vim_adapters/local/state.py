@@ -10,6 +10,8 @@ every change happens under an exclusive flock and is saved atomically.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,8 +48,29 @@ class ReplicaRecord(BaseModel):
     attachments: list[AttachmentRecord] = Field(default_factory=list)
     processes: list[ProcessHandle] = Field(default_factory=list)
     # False until every attachment and process exists; a crash leaves it False.
+    # Also False while the processes are being stopped or started (`set_running`).
     complete: bool = False
+    # Stopped on request: no processes, and nothing but `set_running` starts them again.
+    stopped: bool = False
+    # Digest of the processes and config files the replica was built from
+    # (`template_digest`); None for records made before it existed.
+    template: str | None = None
+    # Replaced by `update_unit` and not yet seen ready: the update waits for it
+    # before it replaces the next replica, also when repeated after a crash.
+    rolling: bool = False
+    # Connection point -> the attachment a rebuild (heal, update) must take again, same
+    # IP and MAC; recorded before the old attachments go, cleared once rebuilt.
+    reuse: dict[str, AttachmentRecord] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=_now)
+
+
+def template_digest(spec: UnitSpec) -> str:
+    """What a replica's processes are made from: a change replaces the replica."""
+    made_from = {
+        "processes": [p.model_dump(mode="json") for p in spec.processes],
+        "config_files": spec.config_files,
+    }
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()
 
 
 class UnitRecord(BaseModel):
