@@ -114,8 +114,10 @@ LCM_VERSION = "2.3.0"
 def runnable_nat_csar(tmp: Path, *, vnfd_id: str, slow_stop: bool = False) -> Path:
     """The NAT package with VDUs that run an HTTP server, under another vnfdId, as a CSAR.
 
-    The NAT's own commands (`python -m vnfs.nat.fastpath`/`slowpath`) do not exist yet, so
-    the copy's VDUs run `python -m http.server`; the rest of the package is the NAT's.
+    For LCM tests that need the NAT's structure (VDUs, links, aspects) but units that do
+    nothing else: the copy's VDUs run `python -m http.server` instead of the NAT's
+    fast and slow paths; the rest of the package is the NAT's. The real package is
+    deployed by tests/integration/vnfs/test_nat_deployed.py.
     With `slow_stop` the server ignores SIGTERM, so the VIM stops each replica only after its
     stop timeout (SIGKILL): a termination that takes seconds per replica.
     """
