@@ -4,9 +4,11 @@ Starts, on loopback only, the NFVO API as its own process (`nfvctl serve`, OAuth
 real Celery LCM worker processes (solo pool each) and, by default, a private redis-server
 as the broker (ephemeral port, nothing on disk; `--broker embedded` uses the SQLite
 transport instead), all on one SQLite database in a temporary data directory. It onboards
-and enables runnable variants of the four sample packages (nat, slb, cen, vpn): each VDU's
-`command` runs a Python HTTP server, since the VNFs' own fast/slow path programs do not
-exist yet, and each package gets a fresh vnfdId. Then it measures:
+and enables the four sample packages (nat, slb, cen, vpn). The NAT is the real package: its
+units run the VNF's own fast path (tc-BPF datapath + agent) and slow path. The SLB, CEN and
+VPN VNFs are not written yet, so their packages run as variants whose VDU `command` is a
+Python HTTP server (same units, links and aspects). Each package gets a fresh vnfdId.
+Then it measures:
 
 1. per package, `--runs` instantiate + terminate cycles of one instance: from the POST
    to the first GET of the occurrence (polled every 10 ms) that shows COMPLETED;
@@ -92,8 +94,13 @@ def _descriptor_id(definitions: Path) -> str:
     raise SystemExit(f"no descriptor_id in {definitions}")
 
 
+REAL_VNFS = frozenset({"nat"})
+"""Packages whose VNF programs exist and are deployed as they are."""
+
+
 def runnable_csar(name: str, work: Path, vnfd_id: str) -> Path:
-    """Sample package `name` with VDUs running an HTTP server, under vnfdId `vnfd_id`.
+    """Sample package `name` under vnfdId `vnfd_id`; VDUs of a VNF not in REAL_VNFS run an
+    HTTP server instead of the VNF's programs.
 
     Builds from a copy of the source tree; build_csar regenerates the manifest's digests
     from the files present, so the manifest stays consistent with the edited files.
@@ -107,11 +114,12 @@ def runnable_csar(name: str, work: Path, vnfd_id: str) -> Path:
     commands = ids = 0
     for path in sorted(definitions.glob("*.yaml")):
         text = path.read_text()
-        text, n = VDU_COMMAND.subn(lambda _: command, text)
-        commands += n
+        if name not in REAL_VNFS:
+            text, n = VDU_COMMAND.subn(lambda _: command, text)
+            commands += n
         ids += text.count(old_id)
         path.write_text(text.replace(old_id, vnfd_id))
-    if commands == 0 or ids == 0:
+    if (commands == 0 and name not in REAL_VNFS) or ids == 0:
         raise SystemExit(f"{name}: found {commands} VDU commands and {ids} vnfdIds to replace")
     return build_csar(tree, work / f"{name}-runnable.csar")
 
@@ -442,9 +450,12 @@ def report(args: argparse.Namespace, broker: str, results: Results) -> None:
     )
     print(f"VNF LCM on the local VIM, {datetime.date.today().isoformat()}; {machine()}")
     print(f"NFVO API: 1 process, SQLite; {pool}; broker: {broker}.")
+    real = ", ".join(sorted(REAL_VNFS))
+    variants = ", ".join(name for name in PACKAGES if name not in REAL_VNFS)
     print(
-        "Runnable variants of the sample packages: every VDU runs `python -m http.server` "
-        "instead of the VNF's own fast/slow path program (not written yet)."
+        f"Real packages ({real}): the VNF's own fast path (tc-BPF) and slow path. "
+        f"Variants ({variants}): every VDU runs `python -m http.server` instead of the "
+        "VNF's programs (not written yet)."
     )
     print(
         f"Default flavour and instantiation level; {args.runs} instantiate+terminate "
