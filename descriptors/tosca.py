@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 # tosca-parser reports through a process-wide ExceptionCollector; two parses
 # at once would mix (and clear) each other's errors.
-_PARSE_LOCK = threading.Lock()
+PARSE_LOCK = threading.Lock()
 
 MAX_REPORTED_PROBLEMS = 20
 
@@ -81,12 +81,12 @@ def parse_vnfd(package_root: Path, entry_definitions: str) -> Vnfd:
             location=entry_rel,
         )
 
-    with _PARSE_LOCK, tempfile.TemporaryDirectory(prefix="vnfd-") as tmp:
+    with PARSE_LOCK, tempfile.TemporaryDirectory(prefix="vnfd-") as tmp:
         workdir = Path(tmp)
         copy = WorkingCopy(documents, workdir, SOL001_COPIES.directory())
         token = LOAD_ROOTS.set((workdir.resolve(), copy.sol001_dir.resolve()))
         try:
-            top = _parse_template(copy.path(entry_rel), copy, entry_rel)
+            top = parse_template(copy.path(entry_rel), copy, entry_rel)
             parsed: list[tuple[Document, ToscaTemplate]] = []
             if entry.is_flavour:
                 parsed.append((entry, top))
@@ -94,7 +94,7 @@ def parse_vnfd(package_root: Path, entry_definitions: str) -> Vnfd:
                 flavour_rels = {doc.rel for doc in flavour_docs}
                 for doc in flavour_docs:
                     main = copy.flavour_main(doc, entry, flavour_rels)
-                    parsed.append((doc, _parse_template(main, copy, doc.rel)))
+                    parsed.append((doc, parse_template(main, copy, doc.rel)))
             return build_vnfd(entry_rel, top, parsed)
         finally:
             LOAD_ROOTS.reset(token)
@@ -105,7 +105,7 @@ def parse_vnfd(package_root: Path, entry_definitions: str) -> Vnfd:
 # --------------------------------------------------------------------------
 
 
-def _parse_template(path: Path, copy: WorkingCopy, location: str) -> ToscaTemplate:
+def parse_template(path: Path, copy: WorkingCopy, location: str) -> ToscaTemplate:
     """Run tosca-parser on one working-copy file; its errors become one DescriptorError."""
     try:
         return Sol001ToscaTemplate(path=str(path), a_file=True)

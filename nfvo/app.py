@@ -9,10 +9,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from nfvo import vnflcm_notifications
 from nfvo.content_store import ContentStore
 from nfvo.grant import api as grant_api
 from nfvo.grant.service import GrantService
+from nfvo.nsd import api as nsd_api
+from nfvo.nsd.service import NsdService
 from nfvo.settings import Settings
+from nfvo.vims import api as vims_api
+from nfvo.vims.startup import open_vims
+from nfvo.vnfm_client import NotificationEndpoint, NotificationHub
 from nfvo.vnfm_link import InProcessNfvo
 from nfvo.vnfpkgm import api_content, api_packages, api_subscriptions
 from nfvo.vnfpkgm.schemas import API_MAJOR, API_NAME, API_VERSION
@@ -49,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         sessions = make_session_factory(engine)
+        # The VIM registry, its default VIM and the key sealing stored credentials.
+        vims = await asyncio.to_thread(open_vims, sessions, settings)
         client = NotificationClient()
         dispatcher = NotificationDispatcher(
             sessions,
@@ -58,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 base_delay=settings.notification_base_delay,
             ),
             poll_interval=settings.notification_poll_seconds,
+            box=vims.registry.box,
         )
         packages = PackageService(
             sessions, ContentStore(settings.content_dir), settings, on_notify=dispatcher.wake
@@ -65,6 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interrupted = packages.recover()
         if interrupted:
             log.warning("%d package upload(s) were interrupted and reset to CREATED", interrupted)
+        nsds = NsdService(
+            sessions, ContentStore(settings.nsd_content_dir), settings, on_notify=dispatcher.wake
+        )
+        if nsds.recover(settings.public_url):
+            log.warning("NSD upload(s) were interrupted and left in ERROR")
         app.state.settings = settings
         app.state.session_factory = sessions
         app.state.token_issuer = TokenIssuer(
@@ -72,7 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.auth_enabled = settings.auth_enabled
         app.state.packages = packages
-        grants = GrantService.from_settings(sessions, settings)
+        app.state.nsds = nsds
+        app.state.vims = vims
+        app.state.secret_box = vims.registry.box
+        grants = GrantService.from_settings(sessions, settings, vims)
         undecided = await asyncio.to_thread(grants.recover)
         if undecided:
             log.warning("%d grant(s) left pending were decided at start-up", undecided)
@@ -94,6 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.notification_client = client
         # Called after a commit that queued notifications, to deliver them without waiting.
         app.state.wake_notifications = dispatcher.wake
+        # Where the VNFMs the NFVO drives send their LCM notifications (nfvo/vnfm_client).
+        app.state.vnfm_notifications = NotificationEndpoint(
+            base_url=settings.public_url,
+            hub=NotificationHub(),
+            sessions=sessions if settings.auth_enabled else None,
+        )
         stop = asyncio.Event()
         delivery = asyncio.create_task(dispatcher.run_forever(stop))
         try:
@@ -103,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher.wake()
             await delivery
             await asyncio.to_thread(packages.shutdown)
+            await asyncio.to_thread(nsds.shutdown)
             await client.aclose()
             engine.dispose()
 
@@ -113,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    install_version_headers(app, [VNFPKGM, grant_api.GRANT, VNFLCM])
+    install_version_headers(app, [VNFPKGM, grant_api.GRANT, VNFLCM, vims_api.VIMS, nsd_api.NSD])
     app.include_router(
         token_router(lambda: app.state.session_factory, lambda: app.state.token_issuer)
     )
@@ -128,4 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_tasks.router)
     app.include_router(api_opoccs.router)
     app.include_router(vnflcm_subscriptions.router)
+    app.include_router(api_versions_router(vims_api.VIMS))
+    app.include_router(vims_api.router)
+    app.include_router(vnflcm_notifications.router)
+    for router in nsd_api.routers():
+        app.include_router(router)
     return app

@@ -11,7 +11,9 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
+
+from nfvo.vnfm_client.registry import VnfmRecord
 
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 
@@ -41,11 +43,17 @@ class Settings(BaseModel):
     # State directory of the local lab VIM whose inventory grants are checked against;
     # None: the host's capacity with nothing allocated.
     local_vim_state_dir: Path | None = None
+    # Name prefix of the local VIM's namespaces and bridges (1-8 letters or digits).
+    local_vim_prefix: str = "nfv"
+    # Key(s) sealing stored credentials (sol013/secrets.py); None: <data dir>/secret.key.
+    secret_key: SecretStr | None = None
     # Decide grants asynchronously (202, then poll) even when a request does not ask to.
     grant_async: bool = False
     # Over-commitment allowed when granting: vCPU x16 (OpenStack's initial ratio), memory none.
     grant_cpu_allocation_ratio: float = Field(default=16.0, gt=0)
     grant_memory_allocation_ratio: float = Field(default=1.0, gt=0)
+    # The VNFM the NFVO drives by default (NFVO -> VNFM, nfvo/vnfm_client): its own, in process.
+    default_vnfm: VnfmRecord = Field(default_factory=VnfmRecord)
 
     def model_post_init(self, __context: object) -> None:
         if not self.database_url:
@@ -54,6 +62,10 @@ class Settings(BaseModel):
     @property
     def content_dir(self) -> Path:
         return self.data_dir / "packages"
+
+    @property
+    def nsd_content_dir(self) -> Path:
+        return self.data_dir / "nsds"
 
     def token_secret(self) -> bytes:
         """The JWT signing key: from NFVO_TOKEN_SECRET, else a 0600 file made once per data dir.
@@ -94,9 +106,12 @@ class Settings(BaseModel):
             public_url=os.environ.get("NFVO_PUBLIC_URL", "http://127.0.0.1:8080"),
             require_signed_packages=_flag(os.environ.get("NFVO_REQUIRE_SIGNED_PACKAGES", "off")),
             local_vim_state_dir=os.environ.get("NFVO_LOCAL_VIM_STATE_DIR") or None,
+            local_vim_prefix=os.environ.get("NFVO_LOCAL_VIM_PREFIX") or "nfv",
+            secret_key=os.environ.get("NFVO_SECRET_KEY") or None,
             grant_async=_flag(os.environ.get("NFVO_GRANT_ASYNC", "off")),
             grant_cpu_allocation_ratio=float(os.environ.get("NFVO_GRANT_CPU_RATIO", "16.0")),
             grant_memory_allocation_ratio=float(os.environ.get("NFVO_GRANT_MEMORY_RATIO", "1.0")),
+            default_vnfm=VnfmRecord.from_env(),
         )
 
 

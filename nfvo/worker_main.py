@@ -6,10 +6,14 @@ deployment (in-process Or-Vnfm on the shared database).
 
 Environment, on top of the NFVO's own (`nfvo.settings.Settings.from_env`):
 
-- NFVO_LOCAL_VIM_STATE_DIR: the local VIM's state; default ``<data dir>/local-vim`` (the
-  worker needs a VIM, and grants are then checked against the same one).
+- NFVO_LOCAL_VIM_STATE_DIR: the default (local) VIM's state; default ``<data dir>/local-vim``.
 - NFVO_LOCAL_VIM_PREFIX: name prefix of the local VIM's namespaces and bridges (1-8 letters
   or digits, default ``nfv``), so two stacks on one host do not share names.
+- NFVO_SECRET_KEY: the key of the stored VIM credentials, as the API's (or both use the data
+  directory's ``secret.key``).
+
+Each operation runs on the VIM its VNF instance names (the VIM registry, ``nfvo.vims``);
+grants are checked against the same VIM.
 - NFVO_LCM_LEASE_SECONDS: lease of an occurrence (default 30); renewed every lease/6, at
   most every 5 s.
 - NFVO_LCM_READY_TIMEOUT: how long an operation waits for its units to be ready (120 s).
@@ -20,14 +24,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from pathlib import Path
 
 from nfvo.grant.service import GrantService
 from nfvo.settings import Settings
+from nfvo.vims.startup import default_state_dir, open_vims
 from nfvo.vnfm_link import InProcessNfvo
 from store.base import make_engine, make_session_factory
 from store.migrate import upgrade
-from vim_adapters.local.adapter import LocalVim
 from vnfm.executor import Executor
 from vnfm.occurrences import OccurrenceService
 from vnfm.worker import WorkerServices
@@ -51,34 +54,31 @@ def _positive(name: str, default: float) -> float:
 
 
 def worker_settings(settings: Settings | None = None) -> Settings:
-    """The service settings with the local VIM state directory every worker needs."""
+    """The service settings with the default VIM's state directory made explicit."""
     settings = settings or Settings.from_env()
     if settings.local_vim_state_dir is None:
-        settings = settings.model_copy(
-            update={"local_vim_state_dir": settings.data_dir / "local-vim"}
-        )
+        settings = settings.model_copy(update={"local_vim_state_dir": default_state_dir(settings)})
     return settings
 
 
 def build_services(settings: Settings | None = None) -> WorkerServices:
-    """Everything one worker process needs, on the NFVO's database and the local VIM."""
+    """Everything one worker process needs, on the NFVO's database and its VIM registry."""
     settings = worker_settings(settings)
-    state_dir = settings.local_vim_state_dir
-    assert state_dir is not None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     # The API migrates at start too; a worker started first must not find the tables missing.
     upgrade(engine)
     sessions = make_session_factory(engine)
-    grants = GrantService.from_settings(sessions, settings)
+    vims = open_vims(sessions, settings)
+    grants = GrantService.from_settings(sessions, settings, vims)
     nfvo = InProcessNfvo(sessions, grants, settings.public_url)
-    vim = LocalVim(Path(state_dir), prefix=os.environ.get("NFVO_LOCAL_VIM_PREFIX", "nfv"))
     lease = _positive("NFVO_LCM_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
     executor = Executor(
-        vim,
+        vims.adapter(vims.default_vim_id),
         nfvo,
         ready_timeout=_positive("NFVO_LCM_READY_TIMEOUT", DEFAULT_READY_TIMEOUT),
         api_root=settings.public_url,
+        vims=vims,
     )
     return WorkerServices(
         occurrences=OccurrenceService(sessions, base_url=settings.public_url),

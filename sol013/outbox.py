@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from sol013.notify import DeliveryResult, NotificationClient, RetryPolicy
 from sol013.notify_auth import SubscriptionAuthentication, check_http_url
+from sol013.secrets import SealedValueError, SecretBox, is_sealed
 from store.base import Base, transaction, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,10 @@ class OutboxState(StrEnum):
 class NotificationOutbox(Base):
     """One notification to one subscriber.
 
-    ``authentication`` holds the subscription's SubscriptionAuthentication,
-    credentials included, in clear text: the dispatcher must replay them and
-    must not depend on the subscription row still existing. Encrypting this
-    column at rest is a planned follow-up; until then protect the database
-    (and its backups) as you would a secrets store.
+    ``authentication`` holds the subscription's SubscriptionAuthentication as the
+    subscription stores it: sealed (``{"sealed": token}``, `sol013.secrets`), since the
+    dispatcher must replay the credentials and must not depend on the subscription row
+    still existing. The dispatcher opens it just before the delivery.
     """
 
     __tablename__ = "notification_outbox"
@@ -93,7 +93,10 @@ def enqueue(
     # Fail in the producer, not later in the dispatcher, on bad input.
     json.dumps(payload)
     stored_auth = None
-    if authentication is not None:
+    if is_sealed(authentication):
+        # Sealed by the subscription, validated before it was sealed: stored as it is.
+        stored_auth = authentication
+    elif authentication is not None:
         auth = SubscriptionAuthentication.model_validate(authentication)
         stored_auth = auth.model_dump(mode="json", exclude_none=True)
     now = utcnow()
@@ -160,8 +163,13 @@ class NotificationDispatcher:
         batch: int = 50,
         concurrency: int = 10,
         lease_seconds: float = 120.0,
+        box: SecretBox | None = None,
     ) -> None:
-        """``lease_seconds`` must exceed the longest delivery (token fetch + POST + retry)."""
+        """``lease_seconds`` must exceed the longest delivery (token fetch + POST + retry).
+
+        ``box`` opens sealed credentials; without it, a notification whose credentials are
+        sealed fails (it cannot be authenticated).
+        """
         if batch < 1 or concurrency < 1:
             raise ValueError("batch and concurrency must be at least 1")
         self._session_factory = session_factory
@@ -171,6 +179,7 @@ class NotificationDispatcher:
         self._batch = batch
         self._concurrency = concurrency
         self._lease = timedelta(seconds=lease_seconds)
+        self._box = box
         self._run_lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -281,9 +290,19 @@ class NotificationDispatcher:
 
     async def _deliver(self, row: _Claimed) -> DeliveryResult:
         auth = None
-        if row.authentication is not None:
+        stored = row.authentication
+        if is_sealed(stored):
+            if self._box is None:
+                return DeliveryResult(
+                    False, None, "the credentials are sealed and no key is configured", False
+                )
             try:
-                auth = SubscriptionAuthentication.model_validate(row.authentication)
+                stored = self._box.open_json(stored)
+            except SealedValueError as exc:
+                return DeliveryResult(False, None, str(exc), retryable=False)
+        if stored is not None:
+            try:
+                auth = SubscriptionAuthentication.model_validate(stored)
             except ValidationError as exc:
                 return DeliveryResult(
                     False, None, f"stored authentication is invalid: {exc}", retryable=False

@@ -31,6 +31,7 @@ from sol013.listing import base_url, created_order_key, list_response
 from sol013.notify import CallbackTestError, NotificationClient
 from sol013.notify_auth import SubscriptionAuthentication
 from sol013.problem import ApiError
+from sol013.secrets import SecretBox
 from store.base import transaction, utcnow
 
 
@@ -41,7 +42,7 @@ class SubscriptionRecord(Protocol):
     id: str
     callback_uri: str
     filter: dict[str, Any] | None
-    # SubscriptionAuthentication as given; never returned by the API.
+    # SubscriptionAuthentication as given, sealed (sol013.secrets); never returned by the API.
     authentication: dict[str, Any] | None
     created_at: datetime
 
@@ -97,6 +98,14 @@ def _authentication(
     except ValidationError as exc:
         problems = "; ".join(err["msg"] for err in exc.errors())
         raise ApiError(400, f"authentication: {problems}") from None
+
+
+def _sealed(request: Request, auth: SubscriptionAuthentication | None) -> Json | None:
+    """The credentials as stored: sealed with the service's box (``app.state.secret_box``)."""
+    if auth is None:
+        return None
+    box: SecretBox = request.app.state.secret_box
+    return box.seal_json(auth.model_dump(mode="json", exclude_none=True))
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,7 @@ class SubscriptionApi(Generic[RowT]):
             id=str(uuid.uuid4()),
             callback_uri=body.callbackUri,
             filter=flt,
-            authentication=auth.model_dump(mode="json", exclude_none=True) if auth else None,
+            authentication=_sealed(request, auth),
             **extra,
         )
         with transaction(self.sessions(request)) as session:

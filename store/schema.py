@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import nfvo.grant.models
+import nfvo.nsd.models
+import nfvo.vims.models
 import nfvo.vnfpkgm.models
 import sol013.oauth2_clients
 import sol013.outbox
@@ -20,6 +22,8 @@ MODULES = (
     sol013.outbox,
     nfvo.grant.models,
     vnfm.models,
+    nfvo.vims.models,
+    nfvo.nsd.models,
 )
 
 

@@ -9,8 +9,8 @@ from sol013.etag import etag_for
 from sol013.listing import base_url, created_order_key, list_response
 from sol013.oauth2 import require_scopes, scopes_for
 from sol013.selectors import Selector, selector_dependency
+from vnfm import lcm_requests
 from vnfm.instances import InstanceService
-from vnfm.notifications import notify_identifier_created, notify_identifier_deleted
 from vnfm.schemas import API_MAJOR, API_NAME, CreateVnfRequest, VnfInstance
 from vnfm.views import DEFAULT_EXCLUDED, etag_source, instance_href, instance_view
 
@@ -31,14 +31,7 @@ def create_instance(
     svc: InstanceService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    row = svc.create(
-        vnfd_id=body.vnfdId,
-        name=body.vnfInstanceName,
-        description=body.vnfInstanceDescription,
-        metadata=body.metadata,
-        on_created=lambda session, created: notify_identifier_created(session, created, base),
-    )
-    request.app.state.wake_notifications()
+    row = lcm_requests.create_instance(svc, body, base, request.app.state.wake_notifications)
     return JSONResponse(
         instance_view(row, base),
         status_code=201,
@@ -86,9 +79,5 @@ def delete_instance(
     svc: InstanceService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    svc.delete(
-        vnfInstanceId,
-        on_deleted=lambda session, deleted: notify_identifier_deleted(session, deleted, base),
-    )
-    request.app.state.wake_notifications()
+    lcm_requests.delete_instance(svc, vnfInstanceId, base, request.app.state.wake_notifications)
     return Response(status_code=204)

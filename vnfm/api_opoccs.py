@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse, Response
 
 from sol013.listing import base_url, created_order_key, list_response
 from sol013.selectors import Selector, selector_dependency
+from vnfm import lcm_requests
 from vnfm.api_instances import READ, WRITE
-from vnfm.api_tasks import dispatch, occurrences
+from vnfm.api_tasks import occurrences
 from vnfm.occurrences import OccurrenceService
 from vnfm.opocc_views import DEFAULT_EXCLUDED, op_occ_view
 from vnfm.schemas import CancelMode, VnfLcmOpOcc
@@ -52,9 +53,7 @@ def read_op_occ(
 
 
 def _hand_over(request: Request, op_id: str, task: str) -> Response:
-    _, kind = occurrences(request).request_task(op_id, task)
-    if kind is not None:
-        dispatch(request, op_id, kind)
+    lcm_requests.request_task(occurrences(request), request.app.state.dispatch, op_id, task)
     return Response(status_code=202)
 
 

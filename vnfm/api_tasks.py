@@ -14,8 +14,6 @@ occurrence starts only if the instance has not changed since (else 409: read and
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -24,14 +22,13 @@ from sol013.etag import check_if_match, etag_for
 from sol013.listing import base_url
 from sol013.merge_patch import require_merge_patch
 from sol013.problem import ApiError
-from vnfm import planner
+from vnfm import lcm_requests
 from vnfm.api_instances import WRITE
 from vnfm.api_instances import service as instances
 from vnfm.models import VnfInstanceRow
 from vnfm.modify_info import ModificationRefused, prepare
 from vnfm.notifications import op_occ_href
-from vnfm.occurrences import InstanceCheck, OccurrenceService, problem
-from vnfm.opocc_states import Event
+from vnfm.occurrences import InstanceCheck, OccurrenceService
 from vnfm.schemas import (
     ChangeExtVnfConnectivityRequest,
     HealVnfRequest,
@@ -45,29 +42,12 @@ from vnfm.schemas import (
 )
 from vnfm.views import etag_source
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/vnflcm/v2/vnf_instances", tags=["VNF LCM tasks"])
 
 
 def occurrences(request: Request) -> OccurrenceService:
     svc: OccurrenceService = request.app.state.occurrences
     return svc
-
-
-def dispatch(request: Request, op_id: str, kind: str) -> None:
-    """Hand an occurrence to a worker; if that is impossible, the occurrence ends now."""
-    svc = occurrences(request)
-    try:
-        request.app.state.dispatch(op_id, kind)
-    except Exception as exc:
-        log.exception("op %s: could not be handed to a worker", op_id)
-        detail = f"the operation could not be handed to a worker: {exc}"
-        try:
-            # STARTING -> ROLLED_BACK; after a retry or rollback task -> FAILED_TEMP.
-            svc.apply(op_id, Event.WORKER_LOST, error=problem(503, detail))
-        except Exception:
-            log.exception("op %s: recovery will end it", op_id)
-        raise ApiError(503, detail) from None
 
 
 def _started(
@@ -80,10 +60,15 @@ def _started(
     precondition: InstanceCheck | None = None,
     check: InstanceCheck | None = None,
 ) -> Response:
-    row = occurrences(request).start(
-        instance_id, operation.value, params, precondition=precondition, check=check
+    row = lcm_requests.start_operation(
+        occurrences(request),
+        request.app.state.dispatch,
+        instance_id,
+        operation,
+        params,
+        precondition=precondition,
+        check=check,
     )
-    dispatch(request, row.id, "run")
     return Response(status_code=202, headers={"Location": op_occ_href(base, row.id)})
 
 
@@ -96,29 +81,13 @@ def _start(
     *,
     check: InstanceCheck | None = None,
 ) -> Response:
-    params = body.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return _started(request, instance_id, operation, params, base, check=check)
+    return _started(
+        request, instance_id, operation, lcm_requests.request_params(body), base, check=check
+    )
 
 
 def _read(request: Request, instance_id: str) -> VnfInstanceRow:
-    svc = instances(request)
-    with svc.sessions() as session:
-        return svc.get(session, instance_id)
-
-
-def _unchanged_since(seen: VnfInstanceRow) -> InstanceCheck:
-    """Refuses to start if the instance changed after the request was checked against it."""
-    revision = seen.revision
-
-    def check(locked: VnfInstanceRow) -> None:
-        if locked.revision != revision:
-            raise ApiError(
-                409,
-                f"VNF instance {locked.id} changed while the request was being checked; "
-                "read it again and retry",
-            )
-
-    return check
+    return lcm_requests.read_instance(instances(request), instance_id)
 
 
 @router.post("/{vnfInstanceId}/instantiate", status_code=202, dependencies=[WRITE])
@@ -128,6 +97,8 @@ def instantiate(
     request: Request,
     base: str = Depends(base_url),
 ) -> Response:
+    vims = getattr(request.app.state, "vims", None)
+    lcm_requests.check_vim(instances(request), vims, vnfInstanceId, body)
     return _start(request, vnfInstanceId, LcmOperationType.INSTANTIATE, body, base)
 
 
@@ -172,36 +143,6 @@ def operate(
     return _start(request, vnfInstanceId, LcmOperationType.OPERATE, body, base)
 
 
-def _check_ext_cps(
-    request: Request, row: VnfInstanceRow, body: ChangeExtVnfConnectivityRequest
-) -> None:
-    """422 naming the field for an external CP the instance's flavour does not have."""
-    if row.instantiation_state != "INSTANTIATED" or row.flavour_id is None:
-        return  # starting refuses it with 409
-    try:
-        flavour = instances(request).nfvo.vnfd(row.vnfd_id).flavour(row.flavour_id)
-    except KeyError:
-        return  # the worker reports the missing VNFD or flavour
-    known = planner.external_cp_ids(flavour)
-    seen: dict[str, str] = {}
-    for i, link in enumerate(body.extVirtualLinks):
-        for j, cp in enumerate(link.extCps):
-            field = f"extVirtualLinks[{i}].extCps[{j}].cpdId"
-            if cp.cpdId not in known:
-                raise ApiError(
-                    422,
-                    f"{field}: flavour {row.flavour_id} of VNFD {row.vnfd_id} has no external "
-                    f"CP {cp.cpdId!r} (it has: {', '.join(known) or 'none'})",
-                )
-            earlier = seen.setdefault(cp.cpdId, link.id)
-            if earlier != link.id:
-                raise ApiError(
-                    422,
-                    f"{field}: external CP {cp.cpdId} is also given in link {earlier}; "
-                    "a CP attaches to one external link",
-                )
-
-
 @router.post("/{vnfInstanceId}/change_ext_conn", status_code=202, dependencies=[WRITE])
 def change_ext_conn(
     vnfInstanceId: str,
@@ -209,16 +150,10 @@ def change_ext_conn(
     request: Request,
     base: str = Depends(base_url),
 ) -> Response:
-    row = _read(request, vnfInstanceId)
-    _check_ext_cps(request, row, body)
-    return _start(
-        request,
-        vnfInstanceId,
-        LcmOperationType.CHANGE_EXT_CONN,
-        body,
-        base,
-        check=_unchanged_since(row),
+    row = lcm_requests.start_change_ext_conn(
+        instances(request), occurrences(request), request.app.state.dispatch, vnfInstanceId, body
     )
+    return Response(status_code=202, headers={"Location": op_occ_href(base, row.id)})
 
 
 @router.patch(
@@ -258,5 +193,5 @@ def modify_info(
         params,
         base,
         precondition=precondition,
-        check=_unchanged_since(row),
+        check=lcm_requests.unchanged_since(row),
     )

@@ -43,10 +43,17 @@ Step order:
 
 Cancellation is checked before every VIM call; `Cancelled` leaves whatever
 was done in place for a retry or rollback.
+
+Which VIM: with a `VimResolver` (the NFVO's VIM registry), every call works on
+the VIM of the occurrence's instance (`targets.vim_of`: an INSTANTIATE's
+vimConnectionInfo, later the connection the instance's resources are on), and
+the grant request names it in `additionalParams.vimConnectionInfo`; without
+one, on the single VIM it was given.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +62,7 @@ from typing import Any
 from descriptors.vnfd import Vnfd
 from vim_adapters.errors import VimError
 from vim_adapters.interface import Ownership, ReplicaState, VimAdapter
+from vim_adapters.registry import VimResolver
 from vnfm import ext_links, grant_request, planner, targets
 from vnfm.instantiated_info import (
     DEFAULT_VIM_CONNECTION_ID,
@@ -101,7 +109,7 @@ log = logging.getLogger(__name__)
 
 
 class Executor:
-    """Runs LCM operations of VNF instances on one VIM."""
+    """Runs LCM operations of VNF instances on one VIM, or on the VIM of each instance."""
 
     def __init__(
         self,
@@ -111,12 +119,38 @@ class Executor:
         ready_timeout: float = 120.0,
         api_root: str = "http://localhost",
         vim_connection_id: str = DEFAULT_VIM_CONNECTION_ID,
+        vims: VimResolver | None = None,
     ) -> None:
+        """With `vims`, `vim` is the adapter of `vims.default_vim_id`."""
         self.vim = vim
         self.nfvo = nfvo
         self.ready_timeout = ready_timeout
         self.api_root = api_root.rstrip("/")
         self.vim_connection_id = vim_connection_id
+        self.vims = vims
+        # The connection named in grant requests (set on an executor bound to a VIM).
+        self.vim_connection: dict[str, dict[str, str]] | None = None
+
+    def _bound(self, ctx: OperationContext) -> Executor:
+        """This executor on the VIM of the occurrence's instance (see `targets.vim_of`)."""
+        assert self.vims is not None
+        selection = targets.vim_of(ctx)
+        vim_id, vim_type = targets.check_vim(selection, self.vims)
+        if vim_id == self.vims.default_vim_id:
+            adapter = self.vim
+        else:
+            try:
+                adapter = self.vims.adapter(vim_id)
+            except VimError as exc:
+                raise ExecutionError(
+                    f"VIM {vim_id} cannot be reached: {exc.detail}", retryable=exc.retryable
+                ) from None
+        bound = copy.copy(self)
+        bound.vims = None
+        bound.vim = adapter
+        bound.vim_connection_id = selection.connection_id
+        bound.vim_connection = {selection.connection_id: {"vimId": vim_id, "vimType": vim_type}}
+        return bound
 
     # -- public API ------------------------------------------------------------------------
 
@@ -128,6 +162,8 @@ class Executor:
         self, ctx: OperationContext, *, api_root: str | None = None
     ) -> dict[str, Any]:
         """The SOL003 GrantRequest for this operation, as JSON, for the caller to send."""
+        if self.vims is not None:
+            return self._bound(ctx).grant_request(ctx, api_root=api_root)
         try:
             vnfd = targets.vnfd_of(self.nfvo, ctx)
             return grant_request.build(
@@ -136,6 +172,7 @@ class Executor:
                 vnfd=vnfd,
                 api_root=(api_root or self.api_root),
                 vim_connection_id=self.vim_connection_id,
+                vim_connection=self.vim_connection,
             )
         except planner.PlanError as exc:
             raise ExecutionError(exc.detail, status=422) from None
@@ -144,6 +181,8 @@ class Executor:
 
     def run(self, ctx: OperationContext) -> OperationResult:
         """Perform the operation; safe to call again after any failure or crash."""
+        if self.vims is not None:
+            return self._bound(ctx).run(ctx)
         steps: dict[str, Callable[[OperationContext], OperationResult]] = {
             "INSTANTIATE": self._instantiate,
             "SCALE": self._scale,
@@ -171,6 +210,8 @@ class Executor:
 
     def rollback(self, ctx: OperationContext) -> None:
         """Remove exactly what this operation (ctx.op_id) made on the VIM."""
+        if self.vims is not None:
+            return self._bound(ctx).rollback(ctx)
         if ctx.operation not in ROLLBACK_SUPPORTED:
             raise ExecutionError(
                 f"rollback is not supported for {ctx.operation} "
@@ -293,6 +334,15 @@ class Executor:
         if level_id is None and flavour.instantiation_levels:
             level_id = flavour.instantiation_level(None).id
         links = ext_links.merge([], request.extVirtualLinks or [], handle_for=self._handles())
+        modifications = None
+        if request.vimConnectionInfo:
+            # The instance keeps the VIM it was made on (SOL003: the request's connections
+            # are the instance's). Credentials come from the VIM registry, never from here.
+            patch = {
+                key: value.model_dump(mode="json", exclude_none=True, exclude={"accessInfo"})
+                for key, value in request.vimConnectionInfo.items()
+            }
+            modifications = InfoModifications(patch={"vimConnectionInfo": patch})
         return self._instantiated(
             ctx,
             vnfd,
@@ -302,6 +352,7 @@ class Executor:
             level_id,
             vnf_state=VnfOperationalStateType.STARTED.value,
             links=links,
+            modifications=modifications,
         )
 
     def _remove_leftovers(self, ctx: OperationContext) -> None:

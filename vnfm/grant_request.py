@@ -195,8 +195,14 @@ def build(
     vnfd: Vnfd,
     api_root: str,
     vim_connection_id: str,
+    vim_connection: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The GrantRequest JSON; ExecutionError 422 for an operation this VNFM cannot grant."""
+    """The GrantRequest JSON; ExecutionError 422 for an operation this VNFM cannot grant.
+
+    `vim_connection` ({connection id: {vimId, vimType}}) names the VIM the operation will use,
+    in ``additionalParams.vimConnectionInfo``: SOL003 gives the GrantRequest no attribute for
+    it, and the NFVO grants against the capacity of that VIM (`nfvo.grant.placement`).
+    """
     builder = _Builder(ctx, vim, vnfd, vim_connection_id)
     steps = {
         "INSTANTIATE": builder.instantiate,
@@ -226,6 +232,8 @@ def build(
         "isAutomaticInvocation": False,
         **found.attributes,
     }
+    if vim_connection is not None:
+        body["additionalParams"] = {"vimConnectionInfo": vim_connection}
     for key, definitions in (
         ("addResources", found.add),
         ("removeResources", found.remove),

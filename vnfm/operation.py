@@ -50,6 +50,11 @@ class OperationContext:
     """VnfOperationalStateType of an instantiated VNF (STARTED, STOPPED); None otherwise."""
     ext_virtual_links: list[dict[str, Any]] = field(default_factory=list)
     """The instance's ExtVirtualLinkInfo entries (JSON) as they are before the operation."""
+    vim_connection_info: dict[str, Any] = field(default_factory=dict)
+    """The instance's vimConnectionInfo (JSON) as it is before the operation."""
+    vim_connection_id: str | None = None
+    """The VIM connection the instance's resources are on (their ResourceHandles name it);
+    None when it has none (not instantiated)."""
 
 
 @dataclass(frozen=True)

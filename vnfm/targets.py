@@ -7,14 +7,19 @@ context, VNFD and VIM state, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from descriptors.vnfd import DeploymentFlavour, Vnfd
+from sol013.types import VimConnectionInfo
+from vim_adapters.errors import VimError
 from vim_adapters.interface import ConnectionPointSpec, ReplicaState, Unit, UnitSpec, VimAdapter
+from vim_adapters.registry import UnknownVim, VimResolver
 from vnfm import ext_links, planner
+from vnfm.instantiated_info import DEFAULT_VIM_CONNECTION_ID
 from vnfm.nfvo_client import NfvoClient
 from vnfm.operation import ExecutionError, OperationContext, parse_request
 from vnfm.schemas import (
@@ -30,12 +35,16 @@ __all__ = [
     "HEAL_ALL_PARAM",
     "HEAL_VNFC_PARAM",
     "Rewiring",
+    "VimSelection",
+    "check_vim",
     "current_flavour",
     "heal_targets",
     "instantiation_plan",
     "owned_units",
     "rewiring",
     "scale_targets",
+    "select_vim",
+    "vim_of",
     "vnfd_of",
 ]
 
@@ -222,3 +231,94 @@ def rewiring(
         if spec != unit.spec or name in touched or _unsettled(unit, spec):
             updates.append((unit, spec))
     return Rewiring(connectivity=connectivity, updates=updates)
+
+
+@dataclass(frozen=True)
+class VimSelection:
+    """The VIM connection an operation acts through (one per VNF instance)."""
+
+    connection_id: str
+    """Key of the connection in the instance's vimConnectionInfo; its ResourceHandles say it."""
+    vim_id: str | None
+    """None: the default VIM (an instance that names none, or made before the registry)."""
+    vim_type: str | None
+    where: str
+    """The attribute that named it, for error messages."""
+
+
+def _named(key: str, value: VimConnectionInfo | Mapping[str, Any], where: str) -> VimSelection:
+    connection = (
+        value if isinstance(value, VimConnectionInfo) else VimConnectionInfo.model_validate(value)
+    )
+    if not connection.vimId:
+        raise ExecutionError(
+            f"{where}.{key}.vimId is required: this VNFM reaches registered VIMs only",
+            status=422,
+        )
+    return VimSelection(key, connection.vimId, connection.vimType, f"{where}.{key}")
+
+
+def select_vim(
+    requested: Mapping[str, VimConnectionInfo] | None,
+    known: Mapping[str, Any],
+    resources_on: str | None,
+) -> VimSelection:
+    """Which VIM connection an operation uses; ExecutionError 422 if that is ambiguous.
+
+    `requested` is an InstantiateVnfRequest's vimConnectionInfo (None for other operations),
+    `known` the instance's, `resources_on` the connection its resources are on. The VNFM puts
+    all of an instance's resources on one VIM: an INSTANTIATE names it in its request, or the
+    instance's vimConnectionInfo has exactly one connection, or none (the default VIM); later
+    operations use the one its resources are on.
+    """
+    if requested:
+        if len(requested) > 1:
+            raise ExecutionError(
+                f"vimConnectionInfo names {len(requested)} VIMs ({', '.join(requested)}); "
+                "this VNFM places all of a VNF instance's resources on one VIM",
+                status=422,
+            )
+        ((key, connection),) = requested.items()
+        return _named(key, connection, "vimConnectionInfo")
+    key = resources_on or ""
+    if resources_on is None:
+        if len(known) > 1:
+            raise ExecutionError(
+                f"the VNF instance's vimConnectionInfo has {len(known)} VIM connections "
+                f"({', '.join(known)}); name the one to use in the request's vimConnectionInfo",
+                status=422,
+            )
+        key = next(iter(known), DEFAULT_VIM_CONNECTION_ID)
+    entry = known.get(key)
+    if entry is None:
+        return VimSelection(key, None, None, "the default VIM")
+    return _named(key, entry, "the VNF instance's vimConnectionInfo")
+
+
+def vim_of(ctx: OperationContext) -> VimSelection:
+    """The VIM connection of the occurrence (see `select_vim`)."""
+    requested = None
+    if ctx.operation == "INSTANTIATE":
+        request = parse_request(InstantiateVnfRequest, ctx.params, "InstantiateVnfRequest")
+        requested = request.vimConnectionInfo
+    return select_vim(requested, ctx.vim_connection_info, ctx.vim_connection_id)
+
+
+def check_vim(selection: VimSelection, vims: VimResolver) -> tuple[str, str]:
+    """(vimId, vimType) of a registered VIM; ExecutionError 422 if it is unknown or mistyped."""
+    vim_id = selection.vim_id or vims.default_vim_id
+    try:
+        vim_type = vims.vim_type(vim_id)
+    except UnknownVim:
+        raise ExecutionError(
+            f"{selection.where}.vimId: no VIM with id {vim_id!r} is registered", status=422
+        ) from None
+    except VimError as exc:
+        raise ExecutionError(exc.detail, retryable=exc.retryable) from None
+    if selection.vim_type is not None and selection.vim_type != vim_type:
+        raise ExecutionError(
+            f"{selection.where}.vimType: VIM {vim_id} is of type {vim_type}, "
+            f"not {selection.vim_type}",
+            status=422,
+        )
+    return vim_id, vim_type

@@ -22,12 +22,16 @@ from pathlib import Path
 TYPES_DIR = Path(__file__).resolve().parent
 COMMON_TYPES = TYPES_DIR / "etsi_nfv_sol001_common_types.yaml"
 VNFD_TYPES = TYPES_DIR / "etsi_nfv_sol001_vnfd_types.yaml"
+NSD_TYPES = TYPES_DIR / "etsi_nfv_sol001_nsd_types.yaml"
 PROJECT_TYPES = TYPES_DIR / "nfv_mano_types.yaml"
 """Canonical copy of the project's extension types that every sample package carries."""
+PROJECT_NSD_TYPES = TYPES_DIR / "nfv_mano_nsd_types.yaml"
+"""Canonical copy of the project's NSD extension types that the sample NSDs carry."""
 
 ETSI_TYPE_FILES: dict[str, Path] = {
     COMMON_TYPES.name: COMMON_TYPES,
     VNFD_TYPES.name: VNFD_TYPES,
+    NSD_TYPES.name: NSD_TYPES,
 }
 
 MIN_VERSION = (2, 6, 1)

@@ -20,6 +20,7 @@ from descriptors.errors import DescriptorError
 from descriptors.tosca import parse_vnfd
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, load_config, save_config
+from nfvo.cli.vims import vim
 
 app = typer.Typer(help="Manage the nfv-mano NFVO.", no_args_is_help=True)
 package = typer.Typer(help="VNF packages (SOL004 CSARs).", no_args_is_help=True)
@@ -28,6 +29,7 @@ client_admin = typer.Typer(
 )
 app.add_typer(package, name="package")
 app.add_typer(client_admin, name="client")
+app.add_typer(vim, name="vim")
 # Piped output has no terminal width; keep ids whole for scripts and logs.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)

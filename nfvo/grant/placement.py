@@ -10,6 +10,13 @@ Capacity: the vCPU and memory of the COMPUTE resources to add (``addResources`` 
 instances), less those of the COMPUTE resources the same operation removes, must fit in what is
 free on the VIM: ``total x allocation ratio - allocated``. Allocation ratios are the usual
 over-commitment of a VIM (OpenStack's cpu_allocation_ratio); 1.0 means no over-commitment.
+
+Which VIM (`choose_vim`): the one this project's VNFM names in the request's
+``additionalParams.vimConnectionInfo`` (one entry: VIM connection id -> vimId and vimType; SOL003
+has no GrantRequest attribute for the VIM the VNFM intends to use, and its additionalParams are
+the VNFM's to fill), looked up in the VIM registry; without it, the registry's default VIM.
+Its inventory, with the registration's capacity overrides applied, and its allocation ratios if
+it has its own, are what the demand must fit in.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import ValidationError
 
 from descriptors.vnfd import DeploymentFlavour, Vnfd
 from nfvo.grant.schemas import (
@@ -30,15 +40,13 @@ from nfvo.grant.schemas import (
 )
 from sol013.types import Link, VimConnectionInfo
 from vim_adapters.interface import Inventory
+from vim_adapters.registry import VIM_TYPE_OF_KIND, UnknownVim
 
-# vimType values: the ETSI NFV registry of VIM-related information names the standard VIM
-# types "ETSINFV.<KIND>.V_<n>"; that prefix is the registry's, so the project's own local lab
-# VIM gets the same pattern under the project's prefix. Keyed by Inventory.vim_type.
-VIM_TYPES: Mapping[str, str] = {
-    "local": "NFVMANO.LOCAL.V_1",
-    "kubernetes": "ETSINFV.KUBERNETES.V_1",
-    "openstack": "ETSINFV.OPENSTACK_KEYSTONE.V_3",
-}
+# vimType values (see vim_adapters.registry), keyed by Inventory.vim_type.
+VIM_TYPES: Mapping[str, str] = VIM_TYPE_OF_KIND
+VIM_CONNECTION_PARAM = "vimConnectionInfo"
+"""GrantRequest.additionalParams key naming the VIM connection the VNFM will use."""
+DEFAULT_VIM_CONNECTION_ID = "local"
 _MIB = 1 << 20
 
 
@@ -98,6 +106,88 @@ class VimChoice:
 class CapacityPolicy:
     cpu_allocation_ratio: float = 1.0
     memory_allocation_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class VimCapacity:
+    """A registered VIM as granting and placement see it: what it has, and where it is."""
+
+    vim_id: str
+    name: str
+    vim_type: str
+    single_host: bool
+    inventory: Inventory  # capacity overrides applied
+    # Its own allocation ratios, where it has any; else the service's.
+    cpu_allocation_ratio: float | None = None
+    memory_allocation_ratio: float | None = None
+    zone: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def policy(self, default: CapacityPolicy) -> CapacityPolicy:
+        return CapacityPolicy(
+            cpu_allocation_ratio=self.cpu_allocation_ratio or default.cpu_allocation_ratio,
+            memory_allocation_ratio=(
+                self.memory_allocation_ratio or default.memory_allocation_ratio
+            ),
+        )
+
+
+class VimDirectory(Protocol):
+    """The registered VIMs' capacities (the VIM registry implements it)."""
+
+    @property
+    def default_vim_id(self) -> str: ...
+
+    def capacity(self, vim_id: str) -> VimCapacity:
+        """UnknownVim if no VIM has this id; any other error: the inventory is unreadable."""
+
+
+def requested_connection(request: GrantRequest) -> tuple[str, VimConnectionInfo | None]:
+    """The VIM connection id and, if the VNFM named it, the connection it will use."""
+    params = request.additionalParams or {}
+    named = params.get(VIM_CONNECTION_PARAM)
+    if named is None:
+        for definition in request.resource_definitions():
+            if definition.resource is not None and definition.resource.vimConnectionId:
+                return definition.resource.vimConnectionId, None
+        return DEFAULT_VIM_CONNECTION_ID, None
+    where = f"additionalParams.{VIM_CONNECTION_PARAM}"
+    if not isinstance(named, dict) or len(named) != 1:
+        raise GrantRejected(f"{where} must map one VIM connection id to its VimConnectionInfo")
+    ((connection_id, value),) = named.items()
+    try:
+        connection = VimConnectionInfo.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(str(err["msg"]) for err in exc.errors())
+        raise GrantRejected(f"{where}.{connection_id}: {problems}") from None
+    if connection.vimId is None:
+        raise GrantRejected(f"{where}.{connection_id}: vimId is required")
+    return str(connection_id), connection
+
+
+def choose_vim(
+    request: GrantRequest, vims: VimDirectory, policy: CapacityPolicy
+) -> tuple[VimChoice, Inventory, CapacityPolicy]:
+    """The VIM to grant on, its inventory and the capacity policy that applies to it."""
+    connection_id, connection = requested_connection(request)
+    vim_id = connection.vimId if connection is not None and connection.vimId else None
+    target = vim_id or vims.default_vim_id
+    try:
+        capacity = vims.capacity(target)
+    except UnknownVim:
+        raise GrantRejected(
+            f"VIM {target} (additionalParams.{VIM_CONNECTION_PARAM}.{connection_id}.vimId) "
+            "is not registered"
+        ) from None
+    except Exception as exc:
+        raise GrantRejected(f"the inventory of VIM {target} could not be read: {exc}") from exc
+    if connection is not None and connection.vimType != capacity.vim_type:
+        raise GrantRejected(
+            f"VIM {target} is of type {capacity.vim_type}, not {connection.vimType} "
+            f"(additionalParams.{VIM_CONNECTION_PARAM}.{connection_id}.vimType)"
+        )
+    choice = VimChoice(connection_id, capacity.vim_id, capacity.vim_type, capacity.single_host)
+    return choice, capacity.inventory, capacity.policy(policy)
 
 
 def _vdu_size(vdu_cpu: int, mem_bytes: int) -> VduSize:

@@ -6,8 +6,6 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +15,8 @@ from nfvo.grant.models import GrantRow, GrantState
 from nfvo.grant.placement import (
     CapacityPolicy,
     GrantRejected,
-    VimChoice,
+    VimDirectory,
+    choose_vim,
     decide,
     needs_enabled_package,
     vnfd_resources,
@@ -31,7 +30,6 @@ from vim_adapters.interface import Inventory
 
 log = logging.getLogger(__name__)
 
-InventoryProvider = Callable[[], Inventory]
 REJECTED_TITLE = "Grant rejected"
 
 
@@ -60,58 +58,34 @@ def _host_memory_mib() -> int:
     return 0
 
 
-def inventory_provider(settings: Settings) -> InventoryProvider:
-    """The local VIM's inventory if its state directory is configured, else the host's."""
-    state_dir = settings.local_vim_state_dir
-    if state_dir is None:
-        return host_inventory
-    return _LocalVimInventory(state_dir)
-
-
-class _LocalVimInventory:
-    """Opens the LocalVim on first use: it needs root, which only a configured lab has."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self._lock = threading.Lock()
-        self._provider: InventoryProvider | None = None
-
-    def __call__(self) -> Inventory:
-        with self._lock:
-            if self._provider is None:
-                from vim_adapters.local.adapter import LocalVim
-
-                self._provider = LocalVim(self.state_dir).inventory
-        return self._provider()
-
-
 class GrantService:
     """The NFVO side of SOL003 Granting, shared by the REST routes and the in-process VNFM."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        inventory: InventoryProvider,
+        vims: VimDirectory,
         *,
         policy: CapacityPolicy | None = None,
         asynchronous: bool = False,
-        vim_connection_id: str = "local",
     ) -> None:
         self.sessions = sessions
-        self.inventory = inventory
+        # The registered VIMs whose capacity grants are checked against (nfvo.vims).
+        self.vims = vims
         self.policy = policy or CapacityPolicy()
         # Default mode of POST /grants; a request may still ask for asynchronous mode.
         self.asynchronous = asynchronous
-        self.vim_connection_id = vim_connection_id
         # Decisions in one process are serialised, so two grants do not both take the last
         # free vCPU of an inventory read at the same time.
         self._deciding = threading.Lock()
 
     @classmethod
-    def from_settings(cls, sessions: sessionmaker[Session], settings: Settings) -> GrantService:
+    def from_settings(
+        cls, sessions: sessionmaker[Session], settings: Settings, vims: VimDirectory
+    ) -> GrantService:
         return cls(
             sessions,
-            inventory_provider(settings),
+            vims,
             policy=CapacityPolicy(
                 cpu_allocation_ratio=settings.grant_cpu_allocation_ratio,
                 memory_allocation_ratio=settings.grant_memory_allocation_ratio,
@@ -184,14 +158,7 @@ class GrantService:
             target_vnfd = current_vnfd
             if request.dstVnfdId is not None:
                 target_vnfd = self._vnfd(session, request.dstVnfdId, require_enabled=True)
-        try:
-            inventory = self.inventory()
-        except Exception as exc:
-            log.exception("reading the VIM inventory failed")
-            raise GrantRejected(
-                f"the inventory of VIM {self.vim_connection_id} could not be read: {exc}"
-            ) from exc
-        vim = VimChoice.for_inventory(inventory, self.vim_connection_id)
+        vim, inventory, policy = choose_vim(request, self.vims, self.policy)
         return decide(
             request,
             grant_id=row.id,
@@ -200,7 +167,7 @@ class GrantService:
             current=vnfd_resources(current_vnfd, None),
             inventory=inventory,
             vim=vim,
-            policy=self.policy,
+            policy=policy,
         )
 
     def _vnfd(self, session: Session, vnfd_id: str, *, require_enabled: bool) -> Vnfd:

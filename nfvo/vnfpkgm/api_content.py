@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import mimetypes
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
+from nfvo.content_responses import TEXT, ZIP, accepted, strip_cms, zip_response
 from nfvo.content_store import UploadTooLarge
 from nfvo.vnfpkgm.deps import READ, WRITE, base_url, service
 from nfvo.vnfpkgm.fetch import FetchError, check_address
@@ -22,8 +22,6 @@ from nfvo.vnfpkgm.service import PackageService
 from sol013.problem import ApiError
 
 router = APIRouter(prefix="/vnfpkgm/v2/vnf_packages/{vnfPkgId}", tags=["VNF package content"])
-ZIP = "application/zip"
-TEXT = "text/plain"
 UPLOAD_MEDIA = (ZIP, "application/octet-stream", "multipart/form-data")
 # Room for the multipart envelope around the file itself.
 MULTIPART_SLACK = 64 * 1024
@@ -118,32 +116,6 @@ def download_content(
     return file_response(path, ZIP, range_header, filename=f"{vnfPkgId}.zip")
 
 
-def _accepts(accept: str | None) -> set[str]:
-    if not accept:
-        return {ZIP, TEXT}
-    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-    if "*/*" in kinds or ("application/*" in kinds and "text/*" in kinds):
-        return {ZIP, TEXT}
-    found = set()
-    if ZIP in kinds or "application/*" in kinds:
-        found.add(ZIP)
-    if TEXT in kinds or "text/*" in kinds:
-        found.add(TEXT)
-    return found
-
-
-def _zip_response(root: Path, paths: Iterable[str], filename: str) -> Response:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel in sorted(set(paths)):
-            archive.write(root / rel, rel)
-    return Response(
-        buffer.getvalue(),
-        media_type=ZIP,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _layout(row: VnfPackageRow) -> dict[str, Any]:
     if row.layout is None:
         raise ApiError(409, f"VNF package {row.id} has no content layout")
@@ -161,7 +133,7 @@ def read_vnfd(
     layout = _layout(row)
     root = svc.store.content_dir(vnfPkgId)
     files: list[str] = layout["vnfdFiles"]
-    wanted = _accepts(accept)
+    wanted = accepted(accept)
     single_text = len(files) == 1 and include_signatures is None
     if TEXT in wanted and single_text:
         return Response((root / files[0]).read_bytes(), media_type=f"{TEXT}; charset=utf-8")
@@ -171,12 +143,7 @@ def read_vnfd(
     extra = list(layout.get("toscaMeta", []))
     if include_signatures is not None:
         extra += layout.get("signatures", [])
-    return _zip_response(root, [*files, *extra], f"{vnfPkgId}-vnfd.zip")
-
-
-def _strip_cms(manifest: bytes) -> bytes:
-    start = manifest.find(b"-----BEGIN CMS-----")
-    return manifest if start < 0 else manifest[:start].rstrip() + b"\n"
+    return zip_response(root, [*files, *extra], f"{vnfPkgId}-vnfd.zip")
 
 
 @router.get("/manifest", dependencies=[READ])
@@ -192,9 +159,9 @@ def read_manifest(
     if manifest is None:
         raise ApiError(404, f"VNF package {vnfPkgId} has no manifest")
     root = svc.store.content_dir(vnfPkgId)
-    wanted = _accepts(accept)
+    wanted = accepted(accept)
     if include_signatures is None:
-        text = _strip_cms((root / manifest).read_bytes())
+        text = strip_cms((root / manifest).read_bytes())
         if TEXT in wanted:
             return Response(text, media_type=f"{TEXT}; charset=utf-8")
         buffer = io.BytesIO()
@@ -203,9 +170,7 @@ def read_manifest(
         return Response(buffer.getvalue(), media_type=ZIP)
     if ZIP not in wanted:
         raise ApiError(406, f"a manifest with signatures can only be sent as {ZIP}")
-    return _zip_response(
-        root, [manifest, *layout.get("signatures", [])], f"{vnfPkgId}-manifest.zip"
-    )
+    return zip_response(root, [manifest, *layout.get("signatures", [])], f"{vnfPkgId}-manifest.zip")
 
 
 @router.get("/artifacts", dependencies=[READ])
@@ -239,7 +204,7 @@ def read_artifacts(
     if not selected:
         raise ApiError(404, "no artifact matches the request")
     root = svc.store.content_dir(vnfPkgId)
-    return _zip_response(root, selected, f"{vnfPkgId}-artifacts.zip")
+    return zip_response(root, selected, f"{vnfPkgId}-artifacts.zip")
 
 
 @router.get("/artifacts/{artifactPath:path}", dependencies=[READ])
@@ -261,6 +226,6 @@ def read_artifact(
     root = svc.store.content_dir(vnfPkgId)
     if include_signatures is not None:
         name = Path(artifactPath).name
-        return _zip_response(root, [artifactPath, *layout.get("signatures", [])], f"{name}.zip")
+        return zip_response(root, [artifactPath, *layout.get("signatures", [])], f"{name}.zip")
     media = mimetypes.guess_type(artifactPath)[0] or "application/octet-stream"
     return file_response(root / artifactPath, media, range_header)

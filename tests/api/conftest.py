@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from descriptors.build import build_csar
 from descriptors.lab_pki import Pki, make_pki
+from descriptors.nsd_build import build_nsd_archive
 from nfvo.app import create_app
 from nfvo.settings import Settings
 from sol013.oauth2 import create_client
@@ -33,6 +34,10 @@ CLIENTS = {
     "granter": ["grant:v1:all"],
     "lcm": ["vnflcm:v2:all"],
     "lcm-reader": ["vnflcm:v2:readonly"],
+    "vims": ["vims:v1:all"],
+    "vims-reader": ["vims:v1:readonly"],
+    "nsd": ["nsd:v2:all"],
+    "nsd-reader": ["nsd:v2:readonly"],
 }
 
 
@@ -177,6 +182,88 @@ def package_tree(tmp_path: Path) -> Callable[[str], Path]:
     def copy(name: str = "nat") -> Path:
         target = tmp_path / f"tree-{name}-{time.monotonic_ns()}"
         shutil.copytree(SAMPLES / name, target)
+        return target
+
+    return copy
+
+
+# -- NSD management (/nsd/v2) ------------------------------------------------------------------
+
+NSDS = "/nsd/v2/ns_descriptors"
+NSD_VERSION = "2.3.0"
+NSD_SAMPLES = REPO / "descriptors" / "nsds"
+NSD_ENTRY = "Definitions/edge_gateway_nsd.yaml"
+
+
+@dataclass
+class NsdApi:
+    """The /nsd/v2 API as one client sees it, with the waits asynchronous onboarding needs."""
+
+    http: httpx.Client
+
+    def upload(
+        self, content: bytes, media: str = "application/zip", nsd_info_id: str | None = None
+    ) -> str:
+        """PUT NSD content to a resource (a new one unless given); returns its id."""
+        nsd_info_id = nsd_info_id or self.http.post(NSDS, json={}).json()["id"]
+        resp = self.http.put(
+            f"{NSDS}/{nsd_info_id}/nsd_content", content=content, headers={"Content-Type": media}
+        )
+        assert resp.status_code == 202, resp.text
+        return str(nsd_info_id)
+
+    def wait(self, nsd_info_id: str, timeout: float = 90) -> dict[str, Any]:
+        """Poll until onboarding has ended (ONBOARDED or ERROR)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info: dict[str, Any] = self.http.get(f"{NSDS}/{nsd_info_id}").json()
+            if info["nsdOnboardingState"] in ("ONBOARDED", "ERROR"):
+                return info
+            assert time.monotonic() < deadline, f"NSD stuck in {info['nsdOnboardingState']}"
+            time.sleep(0.05)
+
+    def onboard(self, content: bytes, media: str = "application/zip") -> dict[str, Any]:
+        info = self.wait(self.upload(content, media))
+        assert info["nsdOnboardingState"] == "ONBOARDED", info.get("onboardingFailureDetails")
+        return info
+
+    def refused(self, content: bytes, media: str = "application/zip") -> dict[str, Any]:
+        """Upload NSD content that must fail onboarding; the NsdInfo it ends with."""
+        info = self.wait(self.upload(content, media))
+        assert info["nsdOnboardingState"] == "ERROR", info
+        return info
+
+
+@pytest.fixture
+def nsd_api(nfvo: Nfvo) -> NsdApi:
+    return NsdApi(nfvo.client("nsd", version=NSD_VERSION))
+
+
+@pytest.fixture
+def nat_package(nfvo: Nfvo, sample_csars: dict[str, Path]) -> dict[str, Any]:
+    """The NAT VNF package, onboarded: the one VNF the sample NSD references."""
+    return nfvo.onboard(nfvo.client(), sample_csars["nat"])
+
+
+@pytest.fixture(scope="session")
+def nsd_archives(tmp_path_factory: pytest.TempPathFactory, package_pki: Pki) -> dict[str, Path]:
+    """The sample NSD archives, signed (SOL007 security option 1) as their designer ships them."""
+    out = tmp_path_factory.mktemp("nsds")
+    signer = (package_pki.signer_cert, package_pki.signer_key)
+    return {
+        tree.name: build_nsd_archive(tree, out / f"{tree.name}.zip", sign_with=signer)
+        for tree in sorted(NSD_SAMPLES.iterdir())
+        if tree.is_dir()
+    }
+
+
+@pytest.fixture
+def nsd_tree(tmp_path: Path) -> Callable[[str], Path]:
+    """A writable copy of a sample NSD's source tree, to change on purpose."""
+
+    def copy(name: str = "edge-gateway") -> Path:
+        target = tmp_path / f"nsd-{name}-{time.monotonic_ns()}"
+        shutil.copytree(NSD_SAMPLES / name, target)
         return target
 
     return copy

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +156,9 @@ class LcmLab:
     lease_seconds: float = 30.0
     ready_timeout: float = 60.0
     workers: list[CeleryWorker] = field(default_factory=list)
+    # The NFVO app in this process, and the secrets of its OAuth 2.0 clients (`auth_clients`).
+    app: Any = None
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def worker_env(self) -> dict[str, str]:
         return {
@@ -281,6 +284,29 @@ def _ensure_lcm_wiring(app: Any, settings: Any) -> None:
         app.state.dispatch = dispatcher_for(settings)
 
 
+# The lab's own client when authentication is on (`lcm_lab(auth_clients=...)`).
+LAB_CLIENT = "lab"
+LAB_SCOPES = ("vnfpkgm:v2:all", "vnflcm:v2:all")
+
+
+def _lab_clients(app: Any, clients: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Create OAuth 2.0 clients (id -> scopes) in the lab's NFVO; their secrets."""
+    from sol013.oauth2 import create_client
+    from store.base import transaction
+
+    with transaction(app.state.session_factory) as session:
+        return {cid: create_client(session, cid, list(scopes)) for cid, scopes in clients.items()}
+
+
+def lab_token(url: str, client_id: str, secret: str) -> str:
+    """An access token of one of the lab's OAuth 2.0 clients."""
+    resp = httpx.post(
+        f"{url}/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["access_token"])
+
+
 @contextmanager
 def lcm_lab(
     tmp: Path,
@@ -289,35 +315,52 @@ def lcm_lab(
     lease_seconds: float = 30.0,
     ready_timeout: float = 60.0,
     vim_prefix: str | None = None,
+    auth_clients: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[LcmLab]:
     """An NFVO with LCM workers on a LocalVim with a per-test prefix; all stopped at the end.
 
     `broker_url` None: the embedded broker (SQLite file in the data directory); any
     other Celery broker URL (redis://, amqp://) is handed to the API and the workers.
     `vim_prefix`: the local VIM's name prefix (default: a random one).
+    `auth_clients`: OAuth 2.0 clients (id -> scopes) to create; given, the NFVO runs with
+    authentication on (`lab.http` then has a token of its own client, `LAB_CLIENT`) and knows
+    its real URL as its public URL (the callback URIs it hands out are reachable).
     """
     from nfvo.app import create_app
     from nfvo.settings import Settings
-    from tests.support.live_server import serve
+    from tests.support.live_server import loopback_socket, serve
     from tests.support.local_vim import local_vim
     from vnfm import celery_app
 
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     data_dir = tmp / "data"
+    secured = auth_clients is not None
+    sock = loopback_socket() if secured else None
     with local_vim(tmp / "vim", prefix=vim_prefix) as vim:
+        extra: dict[str, Any] = {}
+        if sock is not None:
+            extra["public_url"] = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings = Settings(
             data_dir=data_dir,
             database_url=f"sqlite:///{data_dir / 'nfvo.db'}",
-            auth_enabled=False,
+            auth_enabled=secured,
             local_vim_state_dir=vim.state_dir,
+            local_vim_prefix=vim.prefix,
             notification_poll_seconds=0.05,
+            **extra,
         )
         broker = broker_url or celery_app.broker_url(data_dir)
         app = create_app(settings)
-        with _env("NFVO_BROKER_URL", broker), serve(app) as url:
+        with _env("NFVO_BROKER_URL", broker), serve(app, sock=sock) as url:
             _ensure_lcm_wiring(app, settings)
-            http = httpx.Client(base_url=url, headers={"Version": LCM_VERSION}, timeout=60)
+            headers = {"Version": LCM_VERSION}
+            secrets: dict[str, str] = {}
+            if auth_clients is not None:
+                secrets = _lab_clients(app, {LAB_CLIENT: LAB_SCOPES, **auth_clients})
+                token = lab_token(url, LAB_CLIENT, secrets[LAB_CLIENT])
+                headers["Authorization"] = f"Bearer {token}"
+            http = httpx.Client(base_url=url, headers=headers, timeout=60)
             lab = LcmLab(
                 url=url,
                 settings=settings,
@@ -327,6 +370,8 @@ def lcm_lab(
                 http=http,
                 lease_seconds=lease_seconds,
                 ready_timeout=ready_timeout,
+                app=app,
+                secrets=secrets,
             )
             try:
                 yield lab

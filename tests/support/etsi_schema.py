@@ -44,6 +44,12 @@ VNFPKGM_NOTIFICATION_DEFS = (
     "SOL005VNFPackageManagementNotification_def.yaml"
 )
 SOL005_DEFS = "nfv-sol005/SOL005/definitions/SOL005_def.yaml"
+# The files the NSD management conformance tests use.
+NSD_DEFS = "nfv-sol005/SOL005/NSDManagement/definitions/SOL005NSDescriptorManagement_def.yaml"
+NSD_NOTIFICATION_DEFS = (
+    "nfv-sol005/SOL005/NSDManagementNotification/definitions/"
+    "SOL005NSDescriptorManagementNotification_def.yaml"
+)
 
 # Long instances make jsonschema's messages unreadable; keep each violation to one line.
 _MAX_MESSAGE = 240
@@ -109,6 +115,33 @@ def _fix_vnfpkgm(defs: _Definitions) -> None:
     provider.setdefault("vnfProducts", provider["vnfProductsFromProviders"])
 
 
+def _fix_nsd(defs: _Definitions) -> None:
+    key_value_pairs = {"$ref": "../../definitions/SOL005_def.yaml#/definitions/KeyValuePairs"}
+
+    # NsdInfo note 1: "At least one of the attributes - vnfPkgId and nestedNsdInfoId shall be
+    # present, after the NSD is on-boarded." The file requires one of them in every state.
+    info = defs["NsdInfo"]
+    info["anyOf"] = [
+        *info["anyOf"],
+        {"properties": {"nsdOnboardingState": {"not": {"enum": ["ONBOARDED"]}}}},
+    ]
+
+    # NsdInfoModifications note: "At least one of the attributes ... shall be present"; the
+    # file's oneOf refuses both together. Its userDefinedData is KeyValuePairs, as NsdInfo's
+    # (the file declares an array of them).
+    mods = defs["NsdInfoModifications"]
+    mods["anyOf"] = mods.pop("oneOf")
+    mods["properties"]["userDefinedData"] = key_value_pairs
+
+    # NsdmNotificationsFilter notes 2 and 3: nsdId/nsdInfoId and pnfdId/pnfdInfoIds are
+    # alternatives ("should not be used both"), all optional; the file's anyOf of oneOfs
+    # demands exactly one of the one pair or the other. Allow at most one of each pair.
+    flt = defs["NsdmNotificationsFilter"]
+    del flt["anyOf"]
+    pairs = [["nsdId", "nsdInfoId"], ["pnfdId", "pnfdInfoIds"]]
+    flt["allOf"] = [{"not": {"anyOf": [{"required": pair}]}} for pair in pairs]
+
+
 def _without_one_of(container: dict[str, Any], names: list[str]) -> None:
     container["oneOf"] = [{"required": [name]} for name in names]
 
@@ -151,6 +184,7 @@ SOL003_LCM_DEFS = (
 )
 _ERRATA: dict[str, Callable[[_Definitions], None]] = {
     VNFPKGM_DEFS: _fix_vnfpkgm,
+    NSD_DEFS: _fix_nsd,
     SOL003_DEFS: _fix_sol003_general,
     SOL003_LCM_DEFS: _fix_sol003_lcm,
 }

@@ -12,12 +12,24 @@ from typing import Any
 import uvicorn
 
 
-@contextmanager
-def serve(app: Any, *, startup_timeout: float = 60.0) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) while the app serves; stop it afterwards."""
+def loopback_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port (to learn the URL before serving on it)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serve(
+    app: Any, *, startup_timeout: float = 60.0, sock: socket.socket | None = None
+) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) while the app serves; stop it afterwards.
+
+    ``sock``: a bound socket (`loopback_socket`) to serve on, e.g. when the app's settings
+    must name its URL; it is closed at the end like one made here.
+    """
+    sock = sock or loopback_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

@@ -178,7 +178,7 @@ def test_local_type_file_mapping() -> None:
         sol001.COMMON_TYPES
     )
     assert sol001.local_type_file(ETSI.format(version="v2.5.1", kind="vnfd")) is None
-    assert sol001.local_type_file(ETSI.format(version="v4.4.1", kind="nsd")) is None
+    assert sol001.local_type_file(ETSI.format(version="v4.4.1", kind="nsd")) == sol001.NSD_TYPES
     assert sol001.local_type_file("http://example.com/etsi_nfv_sol001_vnfd_types.yaml") is None
 
 
@@ -187,7 +187,7 @@ def test_local_type_file_mapping() -> None:
     [
         "https://example.com/types/vendor_types.yaml",
         ETSI.format(version="v2.5.1", kind="vnfd"),
-        "https://forge.etsi.org/rep/nfv/SOL001/raw/v4.4.1/etsi_nfv_sol001_nsd_types.yaml",
+        "https://forge.etsi.org/rep/nfv/SOL001/raw/v4.4.1/etsi_nfv_sol001_pnfd_types.yaml",
         "file:///etc/passwd",
     ],
 )

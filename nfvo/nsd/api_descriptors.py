@@ -1,0 +1,98 @@
+"""/nsd/v2/ns_descriptors and /ns_descriptors/{id}: create, query, modify, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from nfvo.nsd.deps import READ, WRITE, base_url, service
+from nfvo.nsd.models import NsdRow
+from nfvo.nsd.schemas import (
+    API_MAJOR,
+    API_NAME,
+    DEFAULT_EXCLUDED,
+    CreateNsdInfoRequest,
+    NsdInfo,
+    NsdInfoModifications,
+)
+from nfvo.nsd.service import NsdService
+from nfvo.nsd.views import etag_source, nsd_href, nsd_info
+from sol013.etag import check_if_match, etag_for
+from sol013.listing import created_order_key, list_response
+from sol013.merge_patch import require_merge_patch
+from sol013.selectors import Selector, selector_dependency
+
+router = APIRouter(prefix=f"/{API_NAME}/{API_MAJOR}", tags=["NS descriptors"])
+
+
+@router.get("/ns_descriptors", dependencies=[READ])
+def list_nsds(
+    request: Request,
+    filter: str | None = Query(default=None),
+    nextpage_opaque_marker: str | None = Query(default=None),
+    selector: Selector = Depends(selector_dependency),
+    svc: NsdService = Depends(service),
+    base: str = Depends(base_url),
+) -> Response:
+    with svc.sessions() as session:
+        rows = svc.list_all(session)
+    return list_response(
+        request,
+        [(row, nsd_info(row, base)) for row in rows],
+        key=created_order_key,
+        filter_expr=filter,
+        model=NsdInfo,
+        marker=nextpage_opaque_marker,
+        page_size=svc.settings.page_size,
+        selector=selector,
+        default_excluded=DEFAULT_EXCLUDED,
+    )
+
+
+@router.post("/ns_descriptors", status_code=201, dependencies=[WRITE])
+def create_nsd(
+    body: CreateNsdInfoRequest,
+    svc: NsdService = Depends(service),
+    base: str = Depends(base_url),
+) -> Response:
+    row = svc.create(body.userDefinedData)
+    return JSONResponse(
+        nsd_info(row, base),
+        status_code=201,
+        headers={"Location": nsd_href(base, row.id), "ETag": etag_for(etag_source(row))},
+    )
+
+
+@router.get("/ns_descriptors/{nsdInfoId}", dependencies=[READ])
+def read_nsd_info(
+    nsdInfoId: str, svc: NsdService = Depends(service), base: str = Depends(base_url)
+) -> Response:
+    with svc.sessions() as session:
+        row = svc.get(session, nsdInfoId)
+    return JSONResponse(nsd_info(row, base), headers={"ETag": etag_for(etag_source(row))})
+
+
+@router.patch("/ns_descriptors/{nsdInfoId}", dependencies=[WRITE, Depends(require_merge_patch)])
+def modify_nsd(
+    nsdInfoId: str,
+    changes: NsdInfoModifications,
+    if_match: str | None = Header(default=None),
+    svc: NsdService = Depends(service),
+    base: str = Depends(base_url),
+) -> Response:
+    def check(row: NsdRow) -> None:
+        check_if_match(if_match, etag_for(etag_source(row)))
+
+    row = svc.modify(nsdInfoId, changes, check_etag=check, base_url=base)
+    body: dict[str, Any] = changes.model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, headers={"ETag": etag_for(etag_source(row))})
+
+
+@router.delete("/ns_descriptors/{nsdInfoId}", status_code=204, dependencies=[WRITE])
+def delete_nsd(
+    nsdInfoId: str, svc: NsdService = Depends(service), base: str = Depends(base_url)
+) -> Response:
+    svc.delete(nsdInfoId, base_url=base)
+    return Response(status_code=204)
