@@ -51,10 +51,15 @@ demo: venv system-deps bpf
 stop: venv
 	DATA_DIR=$(DATA_DIR) $(BIN)/python -m nfvo.demo --stop
 
-bench: venv
+# Traffic generators only the benchmarks use.
+BENCH_PACKAGES := iperf3 netsniff-ng
+
+bench: venv system-deps bpf
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
 	$(BIN)/python bench/onboarding.py --runs 9
 	$(BIN)/python bench/vim_local.py --runs 5
 	$(BIN)/python bench/lcm.py --runs 5
+	$(BIN)/python bench/fastpath.py --runs 3
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) build vnfs/sdk/bpf/build *.egg-info .mypy_cache .ruff_cache .pytest_cache
