@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from descriptors.lookup import by_id, instantiation_level
 from descriptors.vnfd import CpProtocol, LinkBitrate, RequirementMapping, VirtualLinkProtocolData
 
 PlacementKind = Literal["affinity", "anti_affinity"]
@@ -178,34 +179,21 @@ class NsDeploymentFlavour(_Model):
 
     def vnf_profile(self, profile_id: str) -> VnfProfile:
         """The VNF profile with this id; KeyError if the flavour has none."""
-        for profile in self.vnf_profiles:
-            if profile.id == profile_id:
-                return profile
-        raise KeyError(profile_id)
+        return by_id(self.vnf_profiles, profile_id)
 
     def virtual_link(self, vl_id: str) -> NsVirtualLink:
         """The NS virtual link with this id; KeyError if the flavour has none."""
-        for link in self.virtual_links:
-            if link.id == vl_id:
-                return link
-        raise KeyError(vl_id)
+        return by_id(self.virtual_links, vl_id)
 
     def scaling_aspect(self, aspect_id: str) -> NsScalingAspect:
         """The NS scaling aspect with this id; KeyError if the flavour has none."""
-        for aspect in self.scaling_aspects:
-            if aspect.id == aspect_id:
-                return aspect
-        raise KeyError(aspect_id)
+        return by_id(self.scaling_aspects, aspect_id)
 
     def instantiation_level(self, level_id: str | None = None) -> NsInstantiationLevel:
         """The named NS instantiation level, or the default one; KeyError if there is none."""
-        wanted = level_id or self.default_instantiation_level
-        if wanted is None and len(self.instantiation_levels) == 1:
-            return self.instantiation_levels[0]
-        for level in self.instantiation_levels:
-            if level.id == wanted:
-                return level
-        raise KeyError(wanted)
+        return instantiation_level(
+            self.instantiation_levels, level_id, self.default_instantiation_level
+        )
 
     def instantiation_order(self) -> list[list[str]]:
         """VNF profile ids in dependency order: each group after every group before it.

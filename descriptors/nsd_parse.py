@@ -20,21 +20,19 @@ of that node's type.
 
 from __future__ import annotations
 
-import posixpath
-import tempfile
 from pathlib import Path
 
 from toscaparser.tosca_template import ToscaTemplate
 
 from descriptors.errors import DescriptorError
-from descriptors.nsd import Nsd, NsDeploymentFlavour
-from descriptors.nsd_flavour import NsInfo, build_flavour
+from descriptors.flavour_merge import build_flavours
+from descriptors.nsd import Nsd
+from descriptors.nsd_flavour import build_flavour
 
-# The VNFD parser's lock and runner: tosca-parser's ExceptionCollector is
+# The VNFD parser's steps, lock included: tosca-parser's ExceptionCollector is
 # process-wide, so a VNFD and an NSD parsed at once would mix their errors.
-from descriptors.tosca import PARSE_LOCK, parse_template
-from descriptors.tosca_imports import SOL001_COPIES, Document, WorkingCopy, read_documents
-from descriptors.tosca_parser_fixes import LOAD_ROOTS
+from descriptors.tosca import entry_path, flavour_documents, parse_flavours
+from descriptors.tosca_imports import Document, read_documents
 
 __all__ = ["parse_nsd"]
 
@@ -47,73 +45,23 @@ def parse_nsd(archive_root: Path, entry_definitions: str) -> Nsd:
     `entry_definitions` is the archive-relative path of the top-level service
     template (TOSCA.meta's Entry-Definitions), e.g. "Definitions/edge_gateway_nsd.yaml".
     """
-    root = Path(archive_root).resolve()
-    entry_rel = posixpath.normpath(entry_definitions.replace("\\", "/"))
-    if entry_rel.startswith(("../", "/")) or entry_rel == "..":
-        raise DescriptorError("entry definitions must be inside the archive", location=entry_rel)
-    entry_path = root / entry_rel
-    if not entry_path.is_file() or not entry_path.resolve().is_relative_to(root):
-        raise DescriptorError("entry definitions file not found", location=entry_rel)
-
+    root, entry_rel = entry_path(archive_root, entry_definitions, "archive")
     documents = read_documents(root, entry_rel)
-    entry = documents[entry_rel]
-    flavour_docs = [entry] if entry.is_flavour else [d for d in documents.values() if d.is_flavour]
-    entry_topology = isinstance(entry.data.get("topology_template"), dict)
+    flavour_docs = flavour_documents(documents, entry_rel)
+    entry_topology = isinstance(documents[entry_rel].data.get("topology_template"), dict)
     if not flavour_docs and not entry_topology:
         raise DescriptorError(
             "no NS deployment flavour: neither the entry definitions nor any file it imports "
             "has a topology_template",
             location=entry_rel,
         )
-
-    with PARSE_LOCK, tempfile.TemporaryDirectory(prefix="nsd-") as tmp:
-        workdir = Path(tmp)
-        copy = WorkingCopy(documents, workdir, SOL001_COPIES.directory())
-        token = LOAD_ROOTS.set((workdir.resolve(), copy.sol001_dir.resolve()))
-        try:
-            top = parse_template(copy.path(entry_rel), copy, entry_rel)
-            parsed: list[tuple[Document, ToscaTemplate]] = []
-            if entry.is_flavour or not flavour_docs:
-                parsed.append((entry, top))
-            else:
-                flavour_rels = {doc.rel for doc in flavour_docs}
-                for doc in flavour_docs:
-                    main = copy.flavour_main(doc, entry, flavour_rels)
-                    parsed.append((doc, parse_template(main, copy, doc.rel)))
-            return _build_nsd(entry_rel, top, parsed)
-        finally:
-            LOAD_ROOTS.reset(token)
+    return parse_flavours(documents, entry_rel, flavour_docs, "nsd-", _build_nsd)
 
 
 def _build_nsd(
     entry_rel: str, top: ToscaTemplate, parsed: list[tuple[Document, ToscaTemplate]]
 ) -> Nsd:
-    flavours: list[NsDeploymentFlavour] = []
-    infos: list[tuple[str, NsInfo]] = []
-    for doc, tpl in parsed:
-        flavour, info = build_flavour(doc, tpl, top)
-        if any(f.flavour_id == flavour.flavour_id for f in flavours):
-            raise DescriptorError(
-                f"NS deployment flavour {flavour.flavour_id!r} is defined twice", location=doc.rel
-            )
-        flavours.append(flavour)
-        infos.append((doc.rel, info))
-
-    first_rel, first = infos[0]
-    for rel, other in infos[1:]:
-        if other.node_type != first.node_type:
-            raise DescriptorError(
-                f"flavours substitute different NS node types ({first.node_type!r} in "
-                f"{first_rel}, {other.node_type!r} here)",
-                location=rel,
-            )
-        for key in _NS_FIELDS:
-            if other.props.get(key) != first.props.get(key):
-                raise DescriptorError(
-                    f"NS property {key!r} differs between flavours "
-                    f"({first.props.get(key)!r} in {first_rel}, {other.props.get(key)!r} here)",
-                    location=rel,
-                )
+    flavours, first_rel, first = build_flavours(parsed, top, build_flavour, _NS_FIELDS, kind="NS")
     props = first.props
     missing = [key for key in _NS_FIELDS if props.get(key) in (None, "")]
     if missing:

@@ -26,7 +26,9 @@ import logging
 import posixpath
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from toscaparser.common.exception import ExceptionCollector
 from toscaparser.tosca_template import ToscaTemplate
@@ -48,6 +50,8 @@ PARSE_LOCK = threading.Lock()
 
 MAX_REPORTED_PROBLEMS = 20
 
+BuiltT = TypeVar("BuiltT")
+
 
 # --------------------------------------------------------------------------
 # Public entry point
@@ -60,42 +64,76 @@ def parse_vnfd(package_root: Path, entry_definitions: str) -> Vnfd:
     `entry_definitions` is the package-relative path of the top-level service
     template (TOSCA.meta's Entry-Definitions), e.g. "Definitions/nat_vnfd_top.yaml".
     """
-    root = Path(package_root).resolve()
-    entry_rel = posixpath.normpath(entry_definitions.replace("\\", "/"))
-    if entry_rel.startswith(("../", "/")) or entry_rel == "..":
-        raise DescriptorError("entry definitions must be inside the package", location=entry_rel)
-    entry_path = root / entry_rel
-    if not entry_path.is_file() or not entry_path.resolve().is_relative_to(root):
-        raise DescriptorError("entry definitions file not found", location=entry_rel)
-
+    root, entry_rel = entry_path(package_root, entry_definitions, "package")
     documents = read_documents(root, entry_rel)
-    entry = documents[entry_rel]
-    if entry.is_flavour:
-        flavour_docs = [entry]
-    else:
-        flavour_docs = [doc for doc in documents.values() if doc.is_flavour]
+    flavour_docs = flavour_documents(documents, entry_rel)
     if not flavour_docs:
         raise DescriptorError(
             "no deployment flavour: neither the entry definitions nor any file it imports "
             "has a topology_template with substitution_mappings",
             location=entry_rel,
         )
+    return parse_flavours(documents, entry_rel, flavour_docs, "vnfd-", build_vnfd)
 
-    with PARSE_LOCK, tempfile.TemporaryDirectory(prefix="vnfd-") as tmp:
+
+# --------------------------------------------------------------------------
+# The steps every descriptor (VNFD, NSD) goes through
+# --------------------------------------------------------------------------
+
+
+def entry_path(root_dir: Path, entry_definitions: str, container: str) -> tuple[Path, str]:
+    """The resolved root and the normalised entry definitions path, which must lie inside.
+
+    `container` names the root in the error ("package", "archive").
+    """
+    root = Path(root_dir).resolve()
+    entry_rel = posixpath.normpath(entry_definitions.replace("\\", "/"))
+    if entry_rel.startswith(("../", "/")) or entry_rel == "..":
+        raise DescriptorError(
+            f"entry definitions must be inside the {container}", location=entry_rel
+        )
+    entry_file = root / entry_rel
+    if not entry_file.is_file() or not entry_file.resolve().is_relative_to(root):
+        raise DescriptorError("entry definitions file not found", location=entry_rel)
+    return root, entry_rel
+
+
+def flavour_documents(documents: dict[str, Document], entry_rel: str) -> list[Document]:
+    """The entry if it is a flavour itself, else every imported file that is one."""
+    entry = documents[entry_rel]
+    if entry.is_flavour:
+        return [entry]
+    return [doc for doc in documents.values() if doc.is_flavour]
+
+
+def parse_flavours(
+    documents: dict[str, Document],
+    entry_rel: str,
+    flavour_docs: list[Document],
+    prefix: str,
+    build: Callable[[str, ToscaTemplate, list[tuple[Document, ToscaTemplate]]], BuiltT],
+) -> BuiltT:
+    """Parse the entry and each flavour in a private working copy, then `build` the model.
+
+    With no flavour document, or when the entry is the flavour, the entry
+    alone stands for the flavour. `build` runs while the working copy exists.
+    """
+    entry = documents[entry_rel]
+    with PARSE_LOCK, tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
         copy = WorkingCopy(documents, workdir, SOL001_COPIES.directory())
         token = LOAD_ROOTS.set((workdir.resolve(), copy.sol001_dir.resolve()))
         try:
             top = parse_template(copy.path(entry_rel), copy, entry_rel)
             parsed: list[tuple[Document, ToscaTemplate]] = []
-            if entry.is_flavour:
+            if entry.is_flavour or not flavour_docs:
                 parsed.append((entry, top))
             else:
                 flavour_rels = {doc.rel for doc in flavour_docs}
                 for doc in flavour_docs:
                     main = copy.flavour_main(doc, entry, flavour_rels)
                     parsed.append((doc, parse_template(main, copy, doc.rel)))
-            return build_vnfd(entry_rel, top, parsed)
+            return build(entry_rel, top, parsed)
         finally:
             LOAD_ROOTS.reset(token)
 

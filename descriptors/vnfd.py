@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from descriptors.lookup import by_id, instantiation_level
+
 VduRole = Literal["fastpath", "slowpath", "other"]
 """Which unit of a split VNF a VDU is (declared by `mano.nodes.nfv.Vdu.Compute.role`)."""
 
@@ -377,10 +379,7 @@ class DeploymentFlavour(_Model):
 
     def vdu(self, vdu_id: str) -> Vdu:
         """The VDU with this id; KeyError if the flavour has none."""
-        for vdu in self.vdus:
-            if vdu.id == vdu_id:
-                return vdu
-        raise KeyError(vdu_id)
+        return by_id(self.vdus, vdu_id)
 
     def vdus_with_role(self, role: VduRole) -> list[Vdu]:
         """VDUs of one role, e.g. every fast-path unit."""
@@ -388,27 +387,17 @@ class DeploymentFlavour(_Model):
 
     def virtual_link(self, vl_id: str) -> VirtualLink:
         """The internal virtual link with this id; KeyError if the flavour has none."""
-        for link in self.virtual_links:
-            if link.id == vl_id:
-                return link
-        raise KeyError(vl_id)
+        return by_id(self.virtual_links, vl_id)
 
     def scaling_aspect(self, aspect_id: str) -> ScalingAspect:
         """The scaling aspect with this id; KeyError if the flavour has none."""
-        for aspect in self.scaling_aspects:
-            if aspect.id == aspect_id:
-                return aspect
-        raise KeyError(aspect_id)
+        return by_id(self.scaling_aspects, aspect_id)
 
     def instantiation_level(self, level_id: str | None = None) -> InstantiationLevel:
         """The named level, or the default one; KeyError if there is no such level."""
-        wanted = level_id or self.default_instantiation_level
-        if wanted is None and len(self.instantiation_levels) == 1:
-            return self.instantiation_levels[0]
-        for level in self.instantiation_levels:
-            if level.id == wanted:
-                return level
-        raise KeyError(wanted)
+        return instantiation_level(
+            self.instantiation_levels, level_id, self.default_instantiation_level
+        )
 
     def vdu_deltas(self, aspect_id: str, vdu_id: str) -> dict[str, int]:
         """Instances a VDU gains per delta of an aspect (empty if the aspect does not scale it)."""

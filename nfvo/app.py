@@ -15,6 +15,8 @@ from nfvo.grant import api as grant_api
 from nfvo.grant.service import GrantService
 from nfvo.nsd import api as nsd_api
 from nfvo.nsd.service import NsdService
+from nfvo.nslcm import api as nslcm_api
+from nfvo.nslcm.service import NsInstanceService
 from nfvo.settings import Settings
 from nfvo.vims import api as vims_api
 from nfvo.vims.startup import open_vims
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth_enabled = settings.auth_enabled
         app.state.packages = packages
         app.state.nsds = nsds
+        app.state.ns_instances = NsInstanceService(sessions, nsds, on_notify=dispatcher.wake)
         app.state.vims = vims
         app.state.secret_box = vims.registry.box
         grants = GrantService.from_settings(sessions, settings, vims)
@@ -137,7 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    install_version_headers(app, [VNFPKGM, grant_api.GRANT, VNFLCM, vims_api.VIMS, nsd_api.NSD])
+    install_version_headers(
+        app, [VNFPKGM, grant_api.GRANT, VNFLCM, vims_api.VIMS, nsd_api.NSD, nslcm_api.NSLCM]
+    )
     app.include_router(
         token_router(lambda: app.state.session_factory, lambda: app.state.token_issuer)
     )
@@ -156,5 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vims_api.router)
     app.include_router(vnflcm_notifications.router)
     for router in nsd_api.routers():
+        app.include_router(router)
+    for router in nslcm_api.routers():
         app.include_router(router)
     return app

@@ -53,3 +53,9 @@ class VimConnectionInfo(EtsiModel):
     interfaceInfo: KeyValuePairs | None = None
     accessInfo: KeyValuePairs | None = None
     extra: KeyValuePairs | None = None
+
+
+class SubscriptionLinks(EtsiModel):
+    """Links of a subscription."""
+
+    self_: Link = Field(alias="self")

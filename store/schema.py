@@ -9,6 +9,7 @@ from sqlalchemy import MetaData
 
 import nfvo.grant.models
 import nfvo.nsd.models
+import nfvo.nslcm.models
 import nfvo.vims.models
 import nfvo.vnfpkgm.models
 import sol013.oauth2_clients
@@ -24,6 +25,7 @@ MODULES = (
     vnfm.models,
     nfvo.vims.models,
     nfvo.nsd.models,
+    nfvo.nslcm.models,
 )
 
 

@@ -8,9 +8,10 @@ from pydantic import ValidationError as PydanticValidationError
 from toscaparser.tosca_template import ToscaTemplate
 
 from descriptors.errors import DescriptorError
+from descriptors.flavour_merge import build_flavours
 from descriptors.tosca_imports import Document
-from descriptors.vnfd import AdditionalArtifact, DeploymentFlavour, SoftwareImage, Vnfd
-from descriptors.vnfd_build.flavour import VnfInfo, build_flavour
+from descriptors.vnfd import AdditionalArtifact, SoftwareImage, Vnfd
+from descriptors.vnfd_build.flavour import build_flavour
 from descriptors.vnfd_build.values import pydantic_summary
 
 _VNF_FIELDS = {
@@ -25,32 +26,7 @@ _VNF_FIELDS = {
 def build_vnfd(
     entry_rel: str, top: ToscaTemplate, parsed: list[tuple[Document, ToscaTemplate]]
 ) -> Vnfd:
-    flavours: list[DeploymentFlavour] = []
-    vnf_infos: list[tuple[str, VnfInfo]] = []
-    for doc, tpl in parsed:
-        flavour, vnf = build_flavour(doc, tpl, top)
-        if any(f.flavour_id == flavour.flavour_id for f in flavours):
-            raise DescriptorError(
-                f"deployment flavour {flavour.flavour_id!r} is defined twice", location=doc.rel
-            )
-        flavours.append(flavour)
-        vnf_infos.append((doc.rel, vnf))
-
-    first_rel, first = vnf_infos[0]
-    for rel, other in vnf_infos[1:]:
-        if other.node_type != first.node_type:
-            raise DescriptorError(
-                f"flavours substitute different node types ({first.node_type!r} in "
-                f"{first_rel}, {other.node_type!r} here)",
-                location=rel,
-            )
-        for key in _VNF_FIELDS:
-            if other.props.get(key) != first.props.get(key):
-                raise DescriptorError(
-                    f"VNF property {key!r} differs between flavours "
-                    f"({first.props.get(key)!r} in {first_rel}, {other.props.get(key)!r} here)",
-                    location=rel,
-                )
+    flavours, first_rel, first = build_flavours(parsed, top, build_flavour, _VNF_FIELDS, kind="VNF")
     props = first.props
     missing = [key for key in (*_VNF_FIELDS, "vnfm_info") if props.get(key) in (None, "", [])]
     if missing:

@@ -9,10 +9,6 @@ single-file NSD may be sent as text, several files only as a zip.
 
 from __future__ import annotations
 
-import io
-import mimetypes
-import zipfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -21,7 +17,16 @@ from fastapi.responses import Response
 from descriptors.tosca_imports import MAX_DEFINITIONS_BYTES
 
 # The same negotiation, zip building and byte ranges as the VNF package content routes.
-from nfvo.content_responses import TEXT, ZIP, accepted, strip_cms, zip_response
+from nfvo.content_responses import (
+    TEXT,
+    ZIP,
+    accepted,
+    artifact_response,
+    descriptor_response,
+    manifest_response,
+    media_type,
+    zip_response,
+)
 from nfvo.content_store import UploadTooLarge
 from nfvo.nsd.deps import READ, WRITE, base_url, service
 from nfvo.nsd.models import NsdRow
@@ -43,10 +48,6 @@ UPLOAD_FORMATS: dict[str, UploadFormat] = {
 }
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 @router.put("/nsd_content", status_code=202, dependencies=[WRITE])
 async def upload_content(
     nsdInfoId: str,
@@ -54,7 +55,7 @@ async def upload_content(
     svc: NsdService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    media = _media_type(request)
+    media = media_type(request)
     upload_format = UPLOAD_FORMATS.get(media)
     if upload_format is None:
         raise ApiError(
@@ -122,18 +123,15 @@ def read_nsd(
     svc: NsdService = Depends(service),
 ) -> Response:
     _, layout = _onboarded(svc, nsdInfoId)
-    root = svc.store.content_dir(nsdInfoId)
-    files: list[str] = layout["nsdFiles"]
-    wanted = accepted(accept)
-    if TEXT in wanted and len(files) == 1 and include_signatures is None:
-        return Response((root / files[0]).read_bytes(), media_type=f"{TEXT}; charset=utf-8")
-    if ZIP not in wanted:
-        why = "it consists of several files" if len(files) > 1 else "signatures were asked for"
-        raise ApiError(406, f"the NSD can only be sent as {ZIP}: {why}")
-    extra = list(layout.get("toscaMeta", []))
-    if include_signatures is not None:
-        extra += layout.get("signatures", [])
-    return zip_response(root, [*files, *extra], f"{nsdInfoId}-nsd.zip")
+    return descriptor_response(
+        svc.store.content_dir(nsdInfoId),
+        layout,
+        layout["nsdFiles"],
+        accept,
+        include_signatures,
+        what="NSD",
+        filename=f"{nsdInfoId}-nsd.zip",
+    )
 
 
 @router.get("/manifest", dependencies=[READ])
@@ -144,23 +142,13 @@ def read_manifest(
     svc: NsdService = Depends(service),
 ) -> Response:
     _, layout = _onboarded(svc, nsdInfoId)
-    manifest: str | None = layout.get("manifest")
-    if manifest is None:
-        raise ApiError(404, f"NS descriptor {nsdInfoId} has no manifest")
-    root = svc.store.content_dir(nsdInfoId)
-    wanted = accepted(accept)
-    if include_signatures is None:
-        text = strip_cms((root / manifest).read_bytes())
-        if TEXT in wanted:
-            return Response(text, media_type=f"{TEXT}; charset=utf-8")
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(manifest, text)
-        return Response(buffer.getvalue(), media_type=ZIP)
-    if ZIP not in wanted:
-        raise ApiError(406, f"a manifest with signatures can only be sent as {ZIP}")
-    return zip_response(
-        root, [manifest, *layout.get("signatures", [])], f"{nsdInfoId}-manifest.zip"
+    return manifest_response(
+        svc.store.content_dir(nsdInfoId),
+        layout,
+        accept,
+        include_signatures,
+        owner=f"NS descriptor {nsdInfoId}",
+        filename=f"{nsdInfoId}-manifest.zip",
     )
 
 
@@ -173,12 +161,12 @@ def read_artifact(
     svc: NsdService = Depends(service),
 ) -> Response:
     _, layout = _onboarded(svc, nsdInfoId)
-    # Only paths onboarding recorded are served, so no request can walk the file system.
-    if artifactPath not in set(layout.get("artifacts", [])):
-        raise ApiError(404, f"NS descriptor {nsdInfoId} has no artifact {artifactPath!r}")
-    root = svc.store.content_dir(nsdInfoId)
-    if include_signatures is not None:
-        name = Path(artifactPath).name
-        return zip_response(root, [artifactPath, *layout.get("signatures", [])], f"{name}.zip")
-    media = mimetypes.guess_type(artifactPath)[0] or "application/octet-stream"
-    return file_response(root / artifactPath, media, range_header)
+    return artifact_response(
+        svc.store.content_dir(nsdInfoId),
+        layout,
+        artifactPath,
+        set(layout.get("artifacts", [])),
+        range_header,
+        include_signatures,
+        owner=f"NS descriptor {nsdInfoId}",
+    )

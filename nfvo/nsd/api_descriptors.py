@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
+from nfvo.content_routes import created_response, etag_check, info_response, modified_response
 from nfvo.nsd.deps import READ, WRITE, base_url, service
-from nfvo.nsd.models import NsdRow
 from nfvo.nsd.schemas import (
     API_MAJOR,
     API_NAME,
@@ -18,8 +16,7 @@ from nfvo.nsd.schemas import (
     NsdInfoModifications,
 )
 from nfvo.nsd.service import NsdService
-from nfvo.nsd.views import etag_source, nsd_href, nsd_info
-from sol013.etag import check_if_match, etag_for
+from nfvo.nsd.views import nsd_href, nsd_info
 from sol013.listing import created_order_key, list_response
 from sol013.merge_patch import require_merge_patch
 from sol013.selectors import Selector, selector_dependency
@@ -58,11 +55,7 @@ def create_nsd(
     base: str = Depends(base_url),
 ) -> Response:
     row = svc.create(body.userDefinedData)
-    return JSONResponse(
-        nsd_info(row, base),
-        status_code=201,
-        headers={"Location": nsd_href(base, row.id), "ETag": etag_for(etag_source(row))},
-    )
+    return created_response(nsd_info(row, base), nsd_href(base, row.id), row)
 
 
 @router.get("/ns_descriptors/{nsdInfoId}", dependencies=[READ])
@@ -71,7 +64,7 @@ def read_nsd_info(
 ) -> Response:
     with svc.sessions() as session:
         row = svc.get(session, nsdInfoId)
-    return JSONResponse(nsd_info(row, base), headers={"ETag": etag_for(etag_source(row))})
+    return info_response(nsd_info(row, base), row)
 
 
 @router.patch("/ns_descriptors/{nsdInfoId}", dependencies=[WRITE, Depends(require_merge_patch)])
@@ -82,12 +75,8 @@ def modify_nsd(
     svc: NsdService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    def check(row: NsdRow) -> None:
-        check_if_match(if_match, etag_for(etag_source(row)))
-
-    row = svc.modify(nsdInfoId, changes, check_etag=check, base_url=base)
-    body: dict[str, Any] = changes.model_dump(mode="json", exclude_none=True)
-    return JSONResponse(body, headers={"ETag": etag_for(etag_source(row))})
+    row = svc.modify(nsdInfoId, changes, check_etag=etag_check(if_match), base_url=base)
+    return modified_response(changes, row)
 
 
 @router.delete("/ns_descriptors/{nsdInfoId}", status_code=204, dependencies=[WRITE])

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sol013.types import Checksum, EtsiModel, Identifier, KeyValuePairs, Link
+from sol013.types import Checksum, EtsiModel, Identifier, KeyValuePairs, Link, SubscriptionLinks
 
 API_NAME = "nsd"
 API_MAJOR = "v2"
@@ -181,12 +181,6 @@ class NsdmSubscriptionRequest(EtsiModel):
     filter: NsdmNotificationsFilter | None = None
     callbackUri: str
     authentication: dict[str, Any] | None = None
-
-
-class SubscriptionLinks(EtsiModel):
-    """Links of a subscription."""
-
-    self_: Link = Field(alias="self")
 
 
 class NsdmSubscription(EtsiModel):

@@ -1,8 +1,8 @@
 """NS descriptor resources: their state machine, storage and notifications.
 
-Same shape as the VNF package service (`nfvo.vnfpkgm.service`): state
-changes are conditional UPDATEs so two API replicas cannot both take one
-upload; onboarding runs on a worker thread and is the only place an NSD
+The state machine is the one VNF packages use (`nfvo.content_service`):
+state changes are conditional UPDATEs so two API replicas cannot both take
+one upload; onboarding runs on a worker thread and is the only place an NSD
 becomes ONBOARDED, in the transaction that queues its notifications; files
 are staged and moved into place with rename (`nfvo.content_store`).
 
@@ -15,90 +15,39 @@ other than CREATED or ERROR").
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from descriptors.csar import CsarLimits
-from descriptors.errors import DescriptorError
-from nfvo.content_store import ContentStore, StagedUpload
+from nfvo.content_service import BUSY, ContentService, onboarding_failure, problem
+from nfvo.content_store import StagedUpload
 from nfvo.nsd import notifications
 from nfvo.nsd.constituents import resolve_vnf_packages
 from nfvo.nsd.models import NsdRow
 from nfvo.nsd.onboarding import OnboardedNsd, UploadFormat, inspect_nsd
 from nfvo.nsd.schemas import NsdInfoModifications
-from nfvo.settings import Settings
-from sol013.merge_patch import merge_patch
 from sol013.problem import ApiError
 from store.base import transaction
-
-log = logging.getLogger(__name__)
 
 # Where an upload may start from.
 UPLOADABLE = ("CREATED", "ERROR")
 
 
-def _problem(status: int, title: str, detail: str) -> dict[str, Any]:
-    return {"status": status, "title": title, "detail": detail}
-
-
-class NsdService:
+class NsdService(ContentService[NsdRow]):
     """Every operation on NS descriptor resources; NS LCM uses `onboarded` and `set_usage`."""
 
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        store: ContentStore,
-        settings: Settings,
-        *,
-        on_notify: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.sessions = session_factory
-        self.store = store
-        self.settings = settings
-        self._on_notify = on_notify
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.onboarding_workers, thread_name_prefix="nsd-onboarding"
-        )
+    row_type = NsdRow
+    label = "NS descriptor"
+    noun = "NSD"
+    onboarding_attr = "nsdOnboardingState"
+    thread_name_prefix = "nsd-onboarding"
+    operational_attr = "nsdOperationalState"
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=False)
-
-    # -- reads ---------------------------------------------------------------------------
-
-    def get(self, session: Session, nsd_info_id: str) -> NsdRow:
-        row = session.get(NsdRow, nsd_info_id)
-        if row is None:
-            raise ApiError(404, f"NS descriptor {nsd_info_id} does not exist")
-        return row
-
-    def list_all(self, session: Session) -> list[NsdRow]:
-        query = select(NsdRow).order_by(NsdRow.created_at, NsdRow.id)
-        return list(session.scalars(query))
-
-    def onboarded(self, session: Session, nsd_info_id: str) -> NsdRow:
-        row = self.get(session, nsd_info_id)
-        if row.onboarding_state != "ONBOARDED":
-            raise ApiError(
-                409,
-                f"NS descriptor {nsd_info_id} is not onboarded "
-                f"(nsdOnboardingState {row.onboarding_state})",
-            )
-        return row
-
-    # -- create / modify / delete / usage ----------------------------------------------------
-
-    def create(self, user_defined_data: dict[str, Any] | None) -> NsdRow:
-        row = NsdRow(id=str(uuid.uuid4()), user_defined_data=user_defined_data or {})
-        with transaction(self.sessions) as session:
-            session.add(row)
-        return row
+    # -- modify / delete / usage -------------------------------------------------------------
 
     def modify(
         self,
@@ -109,26 +58,12 @@ class NsdService:
         base_url: str,
     ) -> NsdRow:
         sent = 0
+        wanted = changes.nsdOperationalState
         with transaction(self.sessions) as session:
-            row = session.get(NsdRow, nsd_info_id, with_for_update=True)
-            if row is None:
-                raise ApiError(404, f"NS descriptor {nsd_info_id} does not exist")
+            row = self._lookup(session, nsd_info_id, lock=True)
             check_etag(row)
-            wanted = changes.nsdOperationalState
-            if wanted is not None:
-                if row.onboarding_state != "ONBOARDED":
-                    raise ApiError(
-                        409,
-                        "nsdOperationalState can only change once the NSD is ONBOARDED "
-                        f"(nsdOnboardingState is {row.onboarding_state})",
-                    )
-                if row.operational_state == wanted:
-                    raise ApiError(409, f"NS descriptor {nsd_info_id} is already {wanted}")
-                row.operational_state = wanted.value
-            if changes.userDefinedData is not None:
-                row.user_defined_data = merge_patch(row.user_defined_data, changes.userDefinedData)
-            row.revision += 1
-            if wanted is not None:
+            state = wanted.value if wanted is not None else None
+            if self._apply_changes(row, state, changes.userDefinedData):
                 sent = notifications.notify_changed(session, row, base_url)
         if sent:
             self._on_notify()
@@ -136,19 +71,7 @@ class NsdService:
 
     def delete(self, nsd_info_id: str, *, base_url: str) -> None:
         with transaction(self.sessions) as session:
-            row = session.get(NsdRow, nsd_info_id, with_for_update=True)
-            if row is None:
-                raise ApiError(404, f"NS descriptor {nsd_info_id} does not exist")
-            if row.onboarding_state in ("UPLOADING", "PROCESSING"):
-                raise ApiError(
-                    409, f"NS descriptor {nsd_info_id} is {row.onboarding_state}; try later"
-                )
-            if row.operational_state != "DISABLED" or row.usage_state != "NOT_IN_USE":
-                raise ApiError(
-                    409,
-                    f"NS descriptor {nsd_info_id} is {row.operational_state} and "
-                    f"{row.usage_state}; only a DISABLED NSD that is NOT_IN_USE can be deleted",
-                )
+            row = self._deletable(session, nsd_info_id)
             was_onboarded = row.onboarding_state == "ONBOARDED"
             facts = notifications.NsdFacts.of(row)
             session.delete(row)
@@ -171,9 +94,7 @@ class NsdService:
             with transaction(self.sessions) as own:
                 self.set_usage(nsd_info_id, in_use, session=own)
             return
-        row = session.get(NsdRow, nsd_info_id, with_for_update=True)
-        if row is None:
-            raise ApiError(404, f"NS descriptor {nsd_info_id} does not exist")
+        row = self._lookup(session, nsd_info_id, lock=True)
         if row.onboarding_state != "ONBOARDED":
             raise ApiError(
                 409,
@@ -187,26 +108,10 @@ class NsdService:
 
     # -- upload and onboarding -----------------------------------------------------------------
 
-    def _transition(self, nsd_info_id: str, frm: tuple[str, ...], to: str, **values: Any) -> bool:
-        with transaction(self.sessions) as session:
-            result = session.execute(
-                update(NsdRow)
-                .where(NsdRow.id == nsd_info_id, NsdRow.onboarding_state.in_(frm))
-                .values(onboarding_state=to, revision=NsdRow.revision + 1, **values)
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
     def begin_upload(self, nsd_info_id: str) -> None:
         """CREATED or ERROR -> UPLOADING, or 409 if the NSD is not waiting for content."""
-        if self._transition(nsd_info_id, UPLOADABLE, "UPLOADING", onboarding_failure=None):
-            return
-        with self.sessions() as session:
-            row = self.get(session, nsd_info_id)
-            raise ApiError(
-                409,
-                f"NS descriptor {nsd_info_id} is {row.onboarding_state}; content can only be "
-                "uploaded to an NSD in CREATED or ERROR",
-            )
+        if not self._transition(nsd_info_id, UPLOADABLE, "UPLOADING", onboarding_failure=None):
+            self._refuse_upload(nsd_info_id, "an NSD in CREATED or ERROR")
 
     def fail_upload(
         self,
@@ -219,10 +124,10 @@ class NsdService:
         nsd_id: str | None = None,
     ) -> None:
         """UPLOADING or PROCESSING -> ERROR, with the reason in onboardingFailureDetails."""
-        failure = _problem(status, title, detail)
+        failure = problem(status, title, detail)
         with transaction(self.sessions) as session:
             row = session.get(NsdRow, nsd_info_id, with_for_update=True)
-            if row is None or row.onboarding_state not in ("UPLOADING", "PROCESSING"):
+            if row is None or row.onboarding_state not in BUSY:
                 return
             row.onboarding_state = "ERROR"
             row.onboarding_failure = failure
@@ -235,9 +140,7 @@ class NsdService:
         self, nsd_info_id: str, staged: StagedUpload, upload_format: UploadFormat, base_url: str
     ) -> Future[None]:
         """UPLOADING -> PROCESSING; onboarding continues on a worker thread."""
-        if not self._transition(nsd_info_id, ("UPLOADING",), "PROCESSING"):
-            self.store.discard(staged.path)
-            raise ApiError(409, f"NS descriptor {nsd_info_id} left UPLOADING during the upload")
+        self._left_uploading(nsd_info_id, staged)
         return self._executor.submit(self._onboard, nsd_info_id, staged, upload_format, base_url)
 
     def _onboard(
@@ -256,18 +159,11 @@ class NsdService:
             nsd_id = found.nsd.nsd_id
             self._commit(nsd_info_id, staged, found, base_url)
             return
-        except DescriptorError as exc:
-            where = f" (at {exc.location})" if exc.location else ""
-            failure = (422, "Invalid NSD", f"{exc.detail}{where}")
-        except ApiError as exc:
-            failure = (exc.status, "NSD refused", exc.detail)
         except Exception as exc:
-            log.exception("onboarding NSD %s failed", nsd_info_id)
-            failure = (500, "Onboarding failed", f"internal error: {exc}")
-        # The NSD is not ONBOARDED, so none of its files may stay.
-        self.store.discard(staged.path)
-        self.store.discard(extracted)
-        self.store.remove(nsd_info_id)
+            failure = onboarding_failure(
+                exc, invalid="Invalid NSD", refused="NSD refused", what=f"NSD {nsd_info_id}"
+            )
+        self._discard_content(nsd_info_id, staged, extracted)
         self.fail_upload(nsd_info_id, *failure, base_url=base_url, nsd_id=nsd_id)
 
     def _commit(
@@ -275,11 +171,7 @@ class NsdService:
     ) -> None:
         nsd = found.nsd
         with transaction(self.sessions) as session:
-            row = session.get(NsdRow, nsd_info_id, with_for_update=True)
-            if row is None or row.onboarding_state != "PROCESSING":
-                raise ApiError(
-                    409, f"NS descriptor {nsd_info_id} was deleted or reset during onboarding"
-                )
+            row = self._locked_processing(session, nsd_info_id)
             clash = session.scalar(
                 select(NsdRow.id).where(NsdRow.nsd_id == nsd.nsd_id, NsdRow.id != nsd_info_id)
             )
@@ -313,13 +205,7 @@ class NsdService:
     def recover(self, base_url: str) -> int:
         """After a crash: nothing stays UPLOADING/PROCESSING, no stray files remain."""
         with self.sessions() as session:
-            stuck = list(
-                session.scalars(
-                    select(NsdRow.id).where(
-                        NsdRow.onboarding_state.in_(("UPLOADING", "PROCESSING"))
-                    )
-                )
-            )
+            stuck = self._stuck(session)
         for nsd_info_id in stuck:
             self.fail_upload(
                 nsd_info_id,
@@ -328,12 +214,5 @@ class NsdService:
                 "the service stopped during upload or processing",
                 base_url=base_url,
             )
-        with self.sessions() as session:
-            onboarded = set(
-                session.scalars(select(NsdRow.id).where(NsdRow.onboarding_state == "ONBOARDED"))
-            )
-        self.store.clear_staging()
-        for nsd_dir in self.store.root.iterdir():
-            if not nsd_dir.name.startswith(".") and nsd_dir.name not in onboarded:
-                self.store.discard(nsd_dir)
+        self._remove_orphans()
         return len(stuck)

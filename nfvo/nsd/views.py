@@ -45,8 +45,3 @@ def nsd_info(row: NsdRow, base_url: str) -> dict[str, Any]:
         info["userDefinedData"] = row.user_defined_data
     info["_links"] = {"self": {"href": href}, "nsd_content": {"href": f"{href}/nsd_content"}}
     return info
-
-
-def etag_source(row: NsdRow) -> dict[str, Any]:
-    """What the ETag covers: the resource's identity and its revision counter."""
-    return {"id": row.id, "revision": row.revision}

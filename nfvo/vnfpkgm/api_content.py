@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import io
-import mimetypes
-import zipfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from nfvo.content_responses import TEXT, ZIP, accepted, strip_cms, zip_response
+from nfvo.content_responses import (
+    ZIP,
+    artifact_response,
+    descriptor_response,
+    manifest_response,
+    media_type,
+    zip_response,
+)
 from nfvo.content_store import UploadTooLarge
 from nfvo.vnfpkgm.deps import READ, WRITE, base_url, service
 from nfvo.vnfpkgm.fetch import FetchError, check_address
@@ -27,10 +30,6 @@ UPLOAD_MEDIA = (ZIP, "application/octet-stream", "multipart/form-data")
 MULTIPART_SLACK = 64 * 1024
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 @router.put("/package_content", status_code=202, dependencies=[WRITE])
 async def upload_content(
     vnfPkgId: str,
@@ -38,7 +37,7 @@ async def upload_content(
     svc: PackageService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    media = _media_type(request)
+    media = media_type(request)
     if media not in UPLOAD_MEDIA:
         raise ApiError(
             415, f"package content must be sent as {' or '.join(UPLOAD_MEDIA)}, got {media!r}"
@@ -131,19 +130,15 @@ def read_vnfd(
 ) -> Response:
     row = _onboarded(svc, vnfPkgId)
     layout = _layout(row)
-    root = svc.store.content_dir(vnfPkgId)
-    files: list[str] = layout["vnfdFiles"]
-    wanted = accepted(accept)
-    single_text = len(files) == 1 and include_signatures is None
-    if TEXT in wanted and single_text:
-        return Response((root / files[0]).read_bytes(), media_type=f"{TEXT}; charset=utf-8")
-    if ZIP not in wanted:
-        why = "it consists of several files" if len(files) > 1 else "signatures were asked for"
-        raise ApiError(406, f"the VNFD can only be sent as {ZIP}: {why}")
-    extra = list(layout.get("toscaMeta", []))
-    if include_signatures is not None:
-        extra += layout.get("signatures", [])
-    return zip_response(root, [*files, *extra], f"{vnfPkgId}-vnfd.zip")
+    return descriptor_response(
+        svc.store.content_dir(vnfPkgId),
+        layout,
+        layout["vnfdFiles"],
+        accept,
+        include_signatures,
+        what="VNFD",
+        filename=f"{vnfPkgId}-vnfd.zip",
+    )
 
 
 @router.get("/manifest", dependencies=[READ])
@@ -155,22 +150,14 @@ def read_manifest(
 ) -> Response:
     row = _onboarded(svc, vnfPkgId)
     layout = _layout(row)
-    manifest: str | None = layout.get("manifest")
-    if manifest is None:
-        raise ApiError(404, f"VNF package {vnfPkgId} has no manifest")
-    root = svc.store.content_dir(vnfPkgId)
-    wanted = accepted(accept)
-    if include_signatures is None:
-        text = strip_cms((root / manifest).read_bytes())
-        if TEXT in wanted:
-            return Response(text, media_type=f"{TEXT}; charset=utf-8")
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(manifest, text)
-        return Response(buffer.getvalue(), media_type=ZIP)
-    if ZIP not in wanted:
-        raise ApiError(406, f"a manifest with signatures can only be sent as {ZIP}")
-    return zip_response(root, [manifest, *layout.get("signatures", [])], f"{vnfPkgId}-manifest.zip")
+    return manifest_response(
+        svc.store.content_dir(vnfPkgId),
+        layout,
+        accept,
+        include_signatures,
+        owner=f"VNF package {vnfPkgId}",
+        filename=f"{vnfPkgId}-manifest.zip",
+    )
 
 
 @router.get("/artifacts", dependencies=[READ])
@@ -220,12 +207,12 @@ def read_artifact(
     artifacts = set(layout.get("manoArtifacts", []))
     for members in layout.get("nonManoArtifactSets", {}).values():
         artifacts.update(members)
-    # Only paths onboarding recorded are served, so no request can walk the file system.
-    if artifactPath not in artifacts:
-        raise ApiError(404, f"VNF package {vnfPkgId} has no artifact {artifactPath!r}")
-    root = svc.store.content_dir(vnfPkgId)
-    if include_signatures is not None:
-        name = Path(artifactPath).name
-        return zip_response(root, [artifactPath, *layout.get("signatures", [])], f"{name}.zip")
-    media = mimetypes.guess_type(artifactPath)[0] or "application/octet-stream"
-    return file_response(root / artifactPath, media, range_header)
+    return artifact_response(
+        svc.store.content_dir(vnfPkgId),
+        layout,
+        artifactPath,
+        artifacts,
+        range_header,
+        include_signatures,
+        owner=f"VNF package {vnfPkgId}",
+    )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
+from nfvo.content_routes import created_response, etag_check, info_response, modified_response
 from nfvo.vnfpkgm.deps import READ, WRITE, base_url, service
-from nfvo.vnfpkgm.models import VnfPackageRow
 from nfvo.vnfpkgm.schemas import (
     DEFAULT_EXCLUDED,
     CreateVnfPkgInfoRequest,
@@ -16,8 +14,7 @@ from nfvo.vnfpkgm.schemas import (
     VnfPkgInfoModifications,
 )
 from nfvo.vnfpkgm.service import PackageService
-from nfvo.vnfpkgm.views import etag_source, package_href, package_info
-from sol013.etag import check_if_match, etag_for
+from nfvo.vnfpkgm.views import package_href, package_info
 from sol013.listing import created_order_key, list_response
 from sol013.merge_patch import require_merge_patch
 from sol013.selectors import Selector, selector_dependency
@@ -56,12 +53,7 @@ def create_package(
     base: str = Depends(base_url),
 ) -> Response:
     row = svc.create(body.userDefinedData)
-    info = package_info(row, base)
-    return JSONResponse(
-        info,
-        status_code=201,
-        headers={"Location": package_href(base, row.id), "ETag": etag_for(etag_source(row))},
-    )
+    return created_response(package_info(row, base), package_href(base, row.id), row)
 
 
 @router.get("/vnf_packages/{vnfPkgId}", dependencies=[READ])
@@ -70,7 +62,7 @@ def read_package(
 ) -> Response:
     with svc.sessions() as session:
         row = svc.get(session, vnfPkgId)
-    return JSONResponse(package_info(row, base), headers={"ETag": etag_for(etag_source(row))})
+    return info_response(package_info(row, base), row)
 
 
 @router.patch("/vnf_packages/{vnfPkgId}", dependencies=[WRITE, Depends(require_merge_patch)])
@@ -81,13 +73,8 @@ def modify_package(
     svc: PackageService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-
-    def check(row: VnfPackageRow) -> None:
-        check_if_match(if_match, etag_for(etag_source(row)))
-
-    row = svc.modify(vnfPkgId, changes, check_etag=check, base_url=base)
-    body: dict[str, Any] = changes.model_dump(mode="json", exclude_none=True)
-    return JSONResponse(body, headers={"ETag": etag_for(etag_source(row))})
+    row = svc.modify(vnfPkgId, changes, check_etag=etag_check(if_match), base_url=base)
+    return modified_response(changes, row)
 
 
 @router.delete("/vnf_packages/{vnfPkgId}", status_code=204, dependencies=[WRITE])

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sol013.types import Checksum, EtsiModel, Link
+from sol013.types import Checksum, EtsiModel, Link, SubscriptionLinks
 
 API_NAME = "vnfpkgm"
 API_MAJOR = "v2"
@@ -213,12 +213,6 @@ class PkgmSubscriptionRequest(EtsiModel):
     filter: PkgmNotificationsFilter | None = None
     callbackUri: str
     authentication: dict[str, Any] | None = None
-
-
-class SubscriptionLinks(EtsiModel):
-    """Links of a subscription."""
-
-    self_: Link = Field(alias="self")
 
 
 class PkgmSubscription(EtsiModel):

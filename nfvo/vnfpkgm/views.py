@@ -47,8 +47,3 @@ def package_info(row: VnfPackageRow, base_url: str) -> dict[str, Any]:
         "packageContent": {"href": f"{href}/package_content"},
     }
     return info
-
-
-def etag_source(row: VnfPackageRow) -> dict[str, Any]:
-    """What the ETag covers: the resource's identity and its revision counter."""
-    return {"id": row.id, "revision": row.revision}

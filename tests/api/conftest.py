@@ -38,6 +38,8 @@ CLIENTS = {
     "vims-reader": ["vims:v1:readonly"],
     "nsd": ["nsd:v2:all"],
     "nsd-reader": ["nsd:v2:readonly"],
+    "nslcm": ["nslcm:v2:all"],
+    "nslcm-reader": ["nslcm:v2:readonly"],
 }
 
 

@@ -50,6 +50,14 @@ NSD_NOTIFICATION_DEFS = (
     "nfv-sol005/SOL005/NSDManagementNotification/definitions/"
     "SOL005NSDescriptorManagementNotification_def.yaml"
 )
+# The files the NS lifecycle management tests use.
+NSLCM_DEFS = (
+    "nfv-sol005/SOL005/NSLifecycleManagement/definitions/SOL005NSLifecycleManagement_def.yaml"
+)
+NSLCM_NOTIFICATION_DEFS = (
+    "nfv-sol005/SOL005/NSLifecycleManagementNotification/definitions/"
+    "SOL005NSLifecycleManagementNotification_def.yaml"
+)
 
 # Long instances make jsonschema's messages unreadable; keep each violation to one line.
 _MAX_MESSAGE = 240
@@ -142,6 +150,19 @@ def _fix_nsd(defs: _Definitions) -> None:
     flt["allOf"] = [{"not": {"anyOf": [{"required": pair}]}} for pair in pairs]
 
 
+def _fix_nslcm_notifications(defs: _Definitions) -> None:
+    # SOL005 tables 6.5.2.x-1 name the attribute "timeStamp" (as every other notification
+    # here); the file spells it "timestamp" in the NS LCM notifications.
+    for definition in defs.values():
+        props = definition.get("properties", {})
+        if "timestamp" not in props:
+            continue
+        props["timeStamp"] = props.pop("timestamp")
+        definition["required"] = [
+            "timeStamp" if req == "timestamp" else req for req in definition.get("required", [])
+        ]
+
+
 def _without_one_of(container: dict[str, Any], names: list[str]) -> None:
     container["oneOf"] = [{"required": [name]} for name in names]
 
@@ -185,6 +206,7 @@ SOL003_LCM_DEFS = (
 _ERRATA: dict[str, Callable[[_Definitions], None]] = {
     VNFPKGM_DEFS: _fix_vnfpkgm,
     NSD_DEFS: _fix_nsd,
+    NSLCM_NOTIFICATION_DEFS: _fix_nslcm_notifications,
     SOL003_DEFS: _fix_sol003_general,
     SOL003_LCM_DEFS: _fix_sol003_lcm,
 }
