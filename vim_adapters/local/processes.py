@@ -116,9 +116,14 @@ def is_alive(handle: ProcessHandle) -> bool:
     """True while the very process the handle names runs (zombies count as dead)."""
     _reap_if_child(handle.pid, handle.start_time)
     stat = read_stat(handle.pid)
-    return (
-        stat is not None and stat.start_time == handle.start_time and stat.state not in ("Z", "X")
-    )
+    if stat is None or stat.start_time != handle.start_time:
+        return False
+    if stat.state in ("Z", "X"):
+        # It died between the reap above and the stat read: collect it now so
+        # "not alive" also means "gone from /proc" to the caller.
+        _reap_if_child(handle.pid, handle.start_time)
+        return False
+    return True
 
 
 def uptime_seconds(handle: ProcessHandle) -> float:
