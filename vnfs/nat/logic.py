@@ -45,18 +45,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 
 from vnfs.nat.audit import AuditLog
 from vnfs.nat.config import NatConfig, NatUnitConfig
 from vnfs.nat.mappings import Mapping, MappingTable, Refusal
-from vnfs.nat.metrics import NatStats
+from vnfs.nat.metrics import NatStats, families
 from vnfs.nat.pool import PortBlockPool
 from vnfs.nat.rules import hairpin_rules, parse_rule, partner_key, session_rules, timers_by_protocol
 from vnfs.sdk.flow import ExpiredRule, FlowKey, FlowRule, Protocol, RuleCounters
 from vnfs.sdk.vnf import FastPathInfo, Packet, VnfLogic
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,8 @@ class Session:
 
 class NatLogic(VnfLogic):
     """The NAT's VnfLogic. `audit` defaults to a log opened at config.audit.path
-    (closed by `close`); `clock` (monotonic seconds) paces the exhaustion log."""
+    (closed by `close`); `clock` (monotonic seconds) paces the exhaustion log;
+    `labels` go on every metric (the slow path's use vnf_instance_id)."""
 
     def __init__(
         self,
@@ -93,8 +98,10 @@ class NatLogic(VnfLogic):
         *,
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.monotonic,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.config = config
+        self.labels = dict(labels or {})
         self.pool = PortBlockPool(config.public_pool, config.shards)
         self._owns_audit = audit is None
         self.audit = audit or AuditLog(
@@ -112,6 +119,7 @@ class NatLogic(VnfLogic):
         self._timers = timers_by_protocol(config.timeouts)
         self._sessions: dict[int, dict[FlowKey, Session]] = {}
         self._session_count: dict[int, int] = {}
+        self._protocol_sessions: dict[Protocol, int] = dict.fromkeys(Protocol, 0)
         self._clock = clock
         self._logged: dict[tuple[int, str], tuple[float, int]] = {}
         self.exhaustion: Counter[str] = Counter()
@@ -121,7 +129,7 @@ class NatLogic(VnfLogic):
     @classmethod
     def from_unit(cls, unit: NatUnitConfig) -> NatLogic:
         """The factory the slow-path runtime calls with the loaded unit configuration."""
-        return cls(unit.nat)
+        return cls(unit.nat, labels={"vnf_instance_id": unit.vnf_instance_id})
 
     def close(self) -> None:
         if self._owns_audit:
@@ -237,12 +245,14 @@ class NatLogic(VnfLogic):
             self.mappings.attach(mapping, remote)
         # A restored half session (its other rule aged out while no slow path ran)
         # is superseded when its flow is punted again; the new rules replace its rule.
-        replaced = {id(old): old for r in rules if (old := table.get(r.key)) is not None}
-        for old in replaced.values():
-            self._end_session(old, "idle")
+        for rule in rules:
+            old = table.get(rule.key)
+            if old is not None:  # ending it drops all its keys: found once at most
+                self._end_session(old, "idle")
         for rule in rules:
             table[rule.key] = session
         self._session_count[instance] = self._session_count.get(instance, 0) + 1
+        self._protocol_sessions[rules[0].key.proto] += 1
         return session
 
     def _end_session(self, session: Session, reason: str) -> None:
@@ -251,6 +261,7 @@ class NatLogic(VnfLogic):
             if table.get(rule.key) is session:
                 del table[rule.key]
         self._session_count[session.fastpath] -= 1
+        self._protocol_sessions[session.rules[0].key.proto] -= 1
         for mapping, remote in session.links:
             self.mappings.detach(mapping, remote, reason)
 
@@ -308,7 +319,8 @@ class NatLogic(VnfLogic):
             session.idle.add(key)
             if key.proto is not Protocol.TCP and len(session.idle) < len(session.rules):
                 continue  # one-way UDP/ICMP traffic keeps the session (RFC 4787 REQ-6)
-            remove.extend(r.key for r in session.rules if r.key not in gone | session.idle)
+            idle = session.idle
+            remove.extend(r.key for r in session.rules if r.key not in gone and r.key not in idle)
             self._end_session(session, "idle")
         return remove
 
@@ -392,6 +404,7 @@ class NatLogic(VnfLogic):
         return NatStats(
             mappings_active={p.name.lower(): n for p, n in self.mappings.active.items()},
             sessions_active=dict(self._session_count),
+            sessions_by_protocol={p.name.lower(): n for p, n in self._protocol_sessions.items()},
             subscribers_active=self.mappings.subscribers,
             blocks_in_use={s: self.pool.in_use(s) for s in shards},
             blocks_total={s: self.pool.total(s) for s in shards},
@@ -401,3 +414,7 @@ class NatLogic(VnfLogic):
             audit_records=self.audit.records,
             audit_errors=self.audit.errors,
         )
+
+    def metrics(self) -> Iterable[Metric]:
+        """The NAT's metric families (vnfs.nat.metrics), served on the slow path's /metrics."""
+        return families(self.stats(), self.labels)

@@ -309,7 +309,7 @@ class MappingTable:
             )
 
     def _mapping_event(self, event: str, mapping: Mapping, reason: str | None = None) -> None:
-        if self.audit is not None:
+        if self.audit is not None and self.audit.per_mapping:
             self.audit.mapping(
                 event,
                 subscriber=mapping.inside_ip,

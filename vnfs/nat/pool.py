@@ -73,19 +73,16 @@ class PortBlock:
     def _queues(self, proto: Protocol) -> tuple[deque[int], deque[int]]:
         queues = self._free.get(proto)
         if queues is None:
-            used = self._used.get(proto, ())
-            queues = (
-                deque(
-                    p
-                    for p in range(self.first + (self.first & 1), self.last + 1, 2)
-                    if p not in used
-                ),
-                deque(
-                    p
-                    for p in range(self.first + 1 - (self.first & 1), self.last + 1, 2)
-                    if p not in used
-                ),
-            )
+            even = range(self.first + (self.first & 1), self.last + 1, 2)
+            odd = range(self.first + 1 - (self.first & 1), self.last + 1, 2)
+            used = self._used.get(proto)
+            if used:
+                queues = (
+                    deque(p for p in even if p not in used),
+                    deque(p for p in odd if p not in used),
+                )
+            else:  # a fresh block (the usual case): no filter to run per port
+                queues = (deque(even), deque(odd))
             self._free[proto] = queues
         return queues
 

@@ -12,12 +12,18 @@ interfaces after their connection points. It
   (`vnfs.sdk.discovery`);
 * serves the rule-push protocol on its punt address (`vnfs.sdk.rulepush`):
   installs go to the driver as received, without per-rule work;
-* ages rules out every heartbeat and reports them to the slow path (EXPIRED);
+* ages rules out every heartbeat and reports them to the slow path (EXPIRED)
+  as the driver hands them over, encoded, never decoded here; aging runs in
+  slices of AGE_SLICE rules, so a DUMP can come in between;
 * serves Prometheus metrics and /healthz on its mgmt address (port 9100);
 * on SIGTERM or SIGINT stops serving and closes the driver (detaching it).
 
-Every driver call happens on the event loop's thread, as the driver
-interface requires. A VNF's fast-path module is `from vnfs.sdk.agent import
+Driver calls run in driver threads (`vnfs.sdk.lanes`), never on the event
+loop: a scan of a million-entry table takes a noticeable time, and meanwhile
+the loop keeps answering rule pushes (in a second thread, with a driver that
+allows that), registering and serving metrics. Heartbeats (REGISTER), aging
+and metrics refreshes each run on their own schedule, so a long one delays
+none of the others. A VNF's fast-path module is `from vnfs.sdk.agent import
 main; main()`.
 """
 
@@ -31,12 +37,13 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import fields
 from ipaddress import IPv4Address
+from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from vnfs.sdk import discovery, links
 from vnfs.sdk.config import ConfigError, ConnectionPoint, UnitConfig, fail, load_or_exit
@@ -48,7 +55,8 @@ from vnfs.sdk.driver import (
     Interface,
     PuntTarget,
 )
-from vnfs.sdk.encoding import encode_key, iter_keys
+from vnfs.sdk.encoding import encode_counters, encode_key, iter_keys
+from vnfs.sdk.lanes import DriverLanes
 from vnfs.sdk.metrics import (
     HealthReport,
     LoopWatch,
@@ -58,13 +66,7 @@ from vnfs.sdk.metrics import (
     counter,
     gauge,
 )
-from vnfs.sdk.rulepush import (
-    MAX_RECORDS,
-    RulePushServer,
-    TableStats,
-    encode_counters,
-    encode_rules_with_counters,
-)
+from vnfs.sdk.rulepush import AsyncRuleTable, RulePushServer, TableStats
 from vnfs.sdk.signals import STOP_SIGNALS, run_until_signalled
 
 log = logging.getLogger("vnfs.agent")
@@ -73,6 +75,8 @@ EXIT_FAILURE = 1
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MAC_RETRY = 0.05
 """seconds between neighbour-table looks while the slow path's MAC resolves"""
+AGE_SLICE = 65536
+"""expired rules taken from the driver at once (one EXPIRED frame's worth at most)"""
 
 
 _DATAPATH_COUNTERS = tuple(field.name for field in fields(GlobalCounters))
@@ -83,6 +87,7 @@ _COUNTER_HELP = {
     "rules_expired": "rules aged out",
     "expired_unreported": "aged-out rules dropped before a slow path could hear of them",
     "rulepush_requests": "rule-push requests served",
+    "aging_rounds": "aging passes over the flow table",
 }
 _RATES = (
     # gauge name, counter it is the rate of, scale, help
@@ -113,36 +118,47 @@ def make_driver(config: UnitConfig, environ: Mapping[str, str] | None = None) ->
     raise ConfigError(f"unknown datapath {kind!r} (known: bpf, vpp)")
 
 
-class DriverTable:
-    """The rule-push server's view of the driver: encoded records in, encoded records out."""
+class DriverTable(AsyncRuleTable):
+    """The rule-push server's view of the driver: encoded records in, encoded records out,
+    the driver's work done in its lanes (inline when none are given)."""
 
-    def __init__(self, driver: FastPathDriver, ifindex_of: links.IfindexMap) -> None:
+    def __init__(
+        self,
+        driver: FastPathDriver,
+        ifindex_of: links.IfindexMap,
+        lanes: DriverLanes | None = None,
+    ) -> None:
         self.driver = driver
         self.ifindex_of = ifindex_of
+        self.lanes = lanes or DriverLanes(driver, threaded=False)
         self.health = Health(healthy=False, detail="not started")
-        """refreshed by the agent every heartbeat; STATS reports its table size"""
+        """refreshed by the agent every heartbeat; STATS reports its table capacity"""
 
-    def install(self, keys: bytes, actions: bytes, count: int) -> int:
-        return self.driver.install_encoded(keys, actions, count)
+    async def install(self, keys: bytes, actions: bytes, count: int) -> int:
+        return await self.lanes.change(lambda: self.driver.install_encoded(keys, actions, count))
 
-    def remove(self, keys: bytes, count: int) -> int:
-        return self.driver.remove(list(iter_keys(keys)))
+    async def remove(self, keys: bytes, count: int) -> int:
+        return await self.lanes.change(lambda: self.driver.remove_encoded(keys, count))
 
-    def dump(self) -> Iterator[tuple[bytes, bytes, int]]:
-        return encode_rules_with_counters(self.driver.dump(), self.ifindex_of)
+    async def dump(self) -> AsyncIterator[tuple[bytes, bytes, int]]:
+        chunks = await self.lanes.scan(self.driver.dump_encoded)
+        while (chunk := await self.lanes.scan(lambda: next(chunks, None))) is not None:
+            yield chunk
 
-    def counters(self, keys: bytes, count: int) -> tuple[bytes, bytes, int]:
-        found = self.driver.counters(list(iter_keys(keys)))
+    async def counters(self, keys: bytes, count: int) -> tuple[bytes, bytes, int]:
+        found = await self.lanes.change(lambda: self.driver.counters(list(iter_keys(keys))))
         return (
             b"".join(encode_key(key) for key in found),
             b"".join(encode_counters(counters) for counters in found.values()),
             len(found),
         )
 
-    def stats(self) -> TableStats:
-        return TableStats(
-            self.driver.global_counters(), self.health.table_entries, self.health.table_capacity
-        )
+    async def stats(self) -> TableStats:
+        def read() -> tuple[GlobalCounters, int]:
+            return self.driver.global_counters(), self.driver.table_entries()
+
+        counters, entries = await self.lanes.scan(read)
+        return TableStats(counters, entries, self.health.table_capacity)
 
 
 class _DiscoveryProtocol(asyncio.DatagramProtocol):
@@ -194,8 +210,9 @@ class Agent:
             )
         self.interfaces = [_interface(cp) for _, cp in sorted(config.connection_points.items())]
         self.data_interfaces = [i for i in self.interfaces if i.role in data_names]
+        self.lanes = DriverLanes(driver)
         self.table = DriverTable(
-            driver, links.IfindexMap({i.name: i.ifindex for i in self.interfaces})
+            driver, links.IfindexMap({i.name: i.ifindex for i in self.interfaces}), self.lanes
         )
         self.table_lock = asyncio.Lock()
         self.server = RulePushServer(self.table, lock=self.table_lock)
@@ -207,6 +224,9 @@ class Agent:
         self.watch = LoopWatch(max(5.0, 5 * self.settings.heartbeat_interval))
         self.metrics: MetricsServer | None = None
         self.expired = 0
+        self.aging_rounds = 0
+        self.datapath: dict[str, int] = {}
+        """the datapath's counters at the last metrics refresh"""
         self.invalid_datagrams = 0
         self.foreign_datagrams = 0
         self._rates = RateMeter()
@@ -217,6 +237,8 @@ class Agent:
         self._unicast: asyncio.DatagramTransport | None = None
         self._broadcast: asyncio.DatagramTransport | None = None
         self._mac_retry: asyncio.TimerHandle | None = None
+        self._arming: asyncio.Task[None] | None = None
+        self._observing: asyncio.Task[None] | None = None
         self._started = False
 
     # lifecycle
@@ -232,8 +254,8 @@ class Agent:
         if self.settings.ip_forward:
             links.enable_ip_forward()
         self._started = True  # from here on close() undoes whatever start() did
-        self.driver.start(self.data_interfaces, None)
-        self.table.health = self.driver.health()
+        await self.lanes.change(lambda: self.driver.start(self.data_interfaces, None))
+        self.table.health = await self.lanes.scan(self.driver.health)
         punt_ip = str(self.punt_address.ip)
         await self.server.start(punt_ip, self.settings.rulepush_port)
         loop = asyncio.get_running_loop()
@@ -257,7 +279,7 @@ class Agent:
         )
         metrics.start()
         self.metrics = metrics
-        self._observe()
+        await self._observe()
         log.info(
             "fast path %d (epoch %s) up: data %s, punt %s, rule-push port %d",
             self.config.replica_index,
@@ -276,27 +298,67 @@ class Agent:
         await self.server.close()
         if self.metrics is not None:
             self.metrics.close()
-        if self._started:
-            try:
-                self.driver.close()
-            except DriverError as exc:
-                log.error("closing the datapath: %s", exc)
-            self._started = False
+        for task in (self._arming, self._observing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            if self._started:
+                try:
+                    await self.lanes.change(self.driver.close)
+                except DriverError as exc:
+                    log.error("closing the datapath: %s", exc)
+                self._started = False
+        finally:
+            self.lanes.close()
         log.info("fast path %d stopped", self.config.replica_index)
 
     async def _tick_until(self, stop: asyncio.Event) -> None:
+        aging = asyncio.create_task(self._age_until(stop), name="aging")
+        try:
+            await self._heartbeat_until(stop)
+        finally:
+            aging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await aging
+
+    async def _heartbeat_until(self, stop: asyncio.Event) -> None:
+        """REGISTER, the punt target and a metrics refresh every interval; none of them
+        waits for the driver (a refresh still running when the next is due is skipped)."""
         interval = self.settings.heartbeat_interval
         while not stop.is_set():
             self.watch.beat()
+            self._register()
+            self._program_punt()
+            if self._observing is None or self._observing.done():
+                self._observing = self._spawn(self._observe(), "observe")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def _age_until(self, stop: asyncio.Event) -> None:
+        interval = self.settings.heartbeat_interval
+        while not stop.is_set():
             try:
-                self._register()
-                self._program_punt()
                 await self._age()
-                self._observe()
             except DriverError as exc:
                 log.error("datapath: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
+
+    @staticmethod
+    def _spawn(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run `work` on its own; a failure is logged (the next heartbeat tries again)."""
+
+        async def logged() -> None:
+            try:
+                await work
+            except DriverError as exc:
+                log.error("datapath: %s", exc)
+            except Exception:  # a bug must not silence the heartbeat's later attempts
+                log.exception("fast path %s failed", name)
+
+        return asyncio.create_task(logged(), name=name)
 
     # discovery
 
@@ -357,14 +419,13 @@ class Agent:
         )
         self.slowpath = message
         self._register()
-        try:
-            self._program_punt()
-        except DriverError as exc:  # the next heartbeat tries again
-            log.error("datapath: %s", exc)
+        self._program_punt()
 
     def _program_punt(self) -> None:
+        """Point the datapath at the slow path once its MAC is known (in a task: the
+        driver's start runs in its lane); a failure is tried again next heartbeat."""
         announce = self.slowpath
-        if announce is None:
+        if announce is None or (self._arming is not None and not self._arming.done()):
             return
         mac = links.neighbour_mac(announce.punt_address, self.punt_cp.ifname)
         if mac is None:
@@ -386,42 +447,57 @@ class Agent:
         )
         if target == self.punt:
             return
-        self.driver.start(self.data_interfaces, target)
+        self._arming = self._spawn(self._arm_punt(target), "punt")
+
+    async def _arm_punt(self, target: PuntTarget) -> None:
+        await self.lanes.change(lambda: self.driver.start(self.data_interfaces, target))
         self.punt = target
-        log.info("punting misses to %s:%d (%s)", target.slowpath_address, target.slowpath_port, mac)
+        log.info(
+            "punting misses to %s:%d (%s)",
+            target.slowpath_address,
+            target.slowpath_port,
+            target.slowpath_mac,
+        )
 
     def _retry_punt(self) -> None:
         self._mac_retry = None
-        try:
-            self._program_punt()
-        except DriverError as exc:
-            log.error("datapath: %s", exc)
+        self._program_punt()
 
     # aging and observation
 
     async def _age(self) -> None:
-        async with self.table_lock:
-            expired = self.driver.age_out(time.monotonic_ns())
-        if not expired:
-            return
-        self.expired += len(expired)
-        items = ((item.rule, item.counters) for item in expired)
-        for keys, actions, count in encode_rules_with_counters(
-            items, self.table.ifindex_of, chunk=MAX_RECORDS
-        ):
-            self.server.send_expired(keys, actions, count)
+        """Age the table out in slices: the lock (which DUMP holds) is taken per slice,
+        and the records go to the slow path as the driver encoded them."""
+        now = time.monotonic_ns()
+        self.aging_rounds += 1
+        capacity = max(self.table.health.table_capacity, 1)
+        for _ in range(capacity // AGE_SLICE + 2):  # each slice removes what it returns
+            async with self.table_lock:
+                keys, actions, count = await self.lanes.scan(
+                    lambda: self.driver.age_out_encoded(now, AGE_SLICE)
+                )
+            if count:
+                self.expired += count
+                self.server.send_expired(keys, actions, count)
+            if count < AGE_SLICE:
+                return
 
-    def _observe(self) -> None:
-        health = self.driver.health()
+    def _read_datapath(self) -> tuple[Health, dict[str, int]]:
+        """In the scan lane: health (with the table size) and every datapath counter."""
+        return self.driver.health(), self.driver.datapath_counters()
+
+    async def _observe(self) -> None:
+        health, datapath = await self.lanes.scan(self._read_datapath)
         self.table.health = health
-        totals = self.driver.global_counters()
-        counts = {name: getattr(totals, name) for name in _DATAPATH_COUNTERS}
+        self.datapath = datapath
+        counts = {name: datapath.get(name, 0) for name in _DATAPATH_COUNTERS}
         counts |= {
             "rules_installed": self.server.installed,
             "rules_removed": self.server.removed,
             "rules_expired": self.expired,
             "expired_unreported": self.server.expired_dropped,
             "rulepush_requests": self.server.requests,
+            "aging_rounds": self.aging_rounds,
         }
         rates = self._rates.sample({name: counts[name] for _, name, _, _ in _RATES})
         labels = self._labels
@@ -429,6 +505,16 @@ class Agent:
             counter(f"vnf_fastpath_{name}", help_text, counts[name], labels)
             for name, help_text in _COUNTER_HELP.items()
         ]
+        details = CounterMetricFamily(
+            "vnf_fastpath_datapath_counter",
+            "datapath counters beyond the vnf_fastpath_* ones (e.g. no_neighbour, "
+            "ttl_exceeded, punt_too_big), by name",
+            labels=[*labels, "counter"],
+        )
+        for name, total in sorted(datapath.items()):
+            if name not in _COUNTER_HELP:
+                details.add_metric([*labels.values(), name], total)
+        families.append(details)
         families += [
             gauge(f"vnf_fastpath_{name}", help_text, scale * rates.get(source, 0.0), labels)
             for name, source, scale, help_text in _RATES

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
-from vnfs.sdk.encoding import iter_rules
+from vnfs.sdk.encoding import encode_rules_with_counters, iter_keys, iter_rules
 from vnfs.sdk.flow import ExpiredRule, FlowKey, FlowRule, RuleCounters
+from vnfs.sdk.links import IfindexMap
 
 
 class DriverError(RuntimeError):
@@ -69,6 +71,8 @@ class GlobalCounters:
     forward_errors: int = 0
     tx_packets: int = 0
     tx_bytes: int = 0
+    reinject_errors: int = 0
+    """re-injected packets the fast path could not take (malformed, unknown ingress)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +86,22 @@ class Health:
 
 
 class FastPathDriver(ABC):
-    """One datapath. Methods are called from one thread (the agent's)."""
+    """One datapath. Methods are called from one thread (the agent's), except where
+    `concurrent_maintenance` allows a second one.
+
+    The `*_encoded` methods, `table_entries` and `datapath_counters` have defaults
+    built on the abstract methods; drivers whose table holds the
+    `vnfs.sdk.encoding` records override them to skip decoding (the agent calls
+    them, not the decoding ones, so a big table costs no per-rule Python work).
+    """
 
     name: str
+
+    concurrent_maintenance: ClassVar[bool] = False
+    """True if age_out_encoded, dump_encoded, table_entries, health, global_counters
+    and datapath_counters may run on a second thread while the others run on the
+    first (so a long table scan does not hold up rule installs). False: every method
+    is called from one thread."""
 
     @abstractmethod
     def start(self, interfaces: Sequence[Interface], punt: PuntTarget | None) -> None:
@@ -108,6 +125,13 @@ class FastPathDriver(ABC):
     def remove(self, keys: Sequence[FlowKey]) -> int:
         """Delete rules; absent keys are ignored. Returns how many were deleted."""
 
+    def remove_encoded(self, keys: bytes, count: int) -> int:
+        """`remove` for packed keys (as a REMOVE frame carries them)."""
+        decoded = list(iter_keys(keys))
+        if len(decoded) != count:
+            raise DriverError(f"batch says {count} keys but carries {len(decoded)}")
+        return self.remove(decoded)
+
     @abstractmethod
     def counters(self, keys: Sequence[FlowKey]) -> dict[FlowKey, RuleCounters]:
         """Per-rule counters of the given keys that are installed."""
@@ -115,13 +139,41 @@ class FastPathDriver(ABC):
     @abstractmethod
     def global_counters(self) -> GlobalCounters: ...
 
+    def datapath_counters(self) -> dict[str, int]:
+        """Every counter the datapath keeps, by name: GlobalCounters' fields and any
+        details of the driver's own (e.g. ttl_exceeded), for metrics."""
+        return asdict(self.global_counters())
+
     @abstractmethod
     def dump(self) -> Iterator[tuple[FlowRule, RuleCounters]]:
         """Every installed rule with its counters, for reconciliation after a restart."""
 
+    def dump_encoded(self) -> Iterator[tuple[bytes, bytes, int]]:
+        """The table as (keys, actions carrying their counters, count) chunks: what
+        DUMP_CHUNK frames carry."""
+        return encode_rules_with_counters(self.dump(), self._ifindex_map())
+
     @abstractmethod
     def age_out(self, now_ns: int) -> list[ExpiredRule]:
         """Remove rules idle past their timeout at CLOCK_MONOTONIC `now_ns`; return them."""
+
+    def age_out_encoded(self, now_ns: int, limit: int | None = None) -> tuple[bytes, bytes, int]:
+        """`age_out`, returning the expired records as (keys, actions carrying their
+        final counters, count): what EXPIRED frames carry.
+
+        With `limit`, a driver may stop after about that many, leaving the rest for
+        the next call: callers call again while a call returned `limit` or more.
+        (This default ages everything out at once.)"""
+        expired = self.age_out(now_ns)
+        if not expired:
+            return b"", b"", 0
+        items = ((item.rule, item.counters) for item in expired)
+        chunks = encode_rules_with_counters(items, self._ifindex_map(), chunk=len(expired))
+        return next(chunks)
+
+    def table_entries(self) -> int:
+        """Rules in the table now."""
+        return self.health().table_entries
 
     @abstractmethod
     def health(self) -> Health: ...
@@ -133,3 +185,7 @@ class FastPathDriver(ABC):
     @abstractmethod
     def close(self) -> None:
         """Detach from the interfaces and release the table; the rules are gone after."""
+
+    def _ifindex_map(self) -> IfindexMap:
+        # 'ifindex<N>' names (interfaces decoding did not know) encode back unchanged.
+        return IfindexMap({interface.name: interface.ifindex for interface in self.interfaces()})

@@ -26,6 +26,7 @@ import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address
+from socket import htonl, htons, ntohl, ntohs
 
 from vnfs.sdk.flow import (
     Count,
@@ -46,10 +47,22 @@ KEY_SIZE = 16
 
 ACTION = struct.Struct("=III4s4s2s2sI4s4s4s2s2sIQQQQII")
 ACTION_SIZE = 88
+
+# The same records with every field a number, for the per-rule codecs: network-order
+# fields go through htonl/htons (or, for the key's host-order vrf, the other way
+# round), which is cheaper than building bytes objects per field. Host order ("=")
+# and network order ("!") are the same on a big-endian machine, where the swaps
+# are no-ops, so these hold on either.
+_KEY_NUMBERS = struct.Struct("!IIHHBBH")
+"""src, dst, sport, dport, proto, pad, vrf (byte-swapped: it is host order)"""
+_ACTION_NUMBERS = struct.Struct("=IIIIIHHIIIIHHIQQQQII")
+_ACTION_HEAD = struct.Struct("=IIIIIHHIIIIHHIQ32x")
+"""the encoder's part of a flow_action (up to the cookie), counters zeroed"""
 COUNTERS_OFFSET = 56
 LAST_SEEN_OFFSET = 72
-
-_ZERO_ADDR = b"\0\0\0\0"
+COUNTERS = struct.Struct("=QQQI4x")
+"""packets, bytes, last_seen_ns, tcp_flags_seen (and the reserved word): the 32 bytes of
+a flow_action from COUNTERS_OFFSET, the part the datapath writes"""
 
 
 class ActionFlag(IntFlag):
@@ -84,56 +97,57 @@ class EncodingError(ValueError):
     """Bytes that are not a valid rule, or a rule that cannot be encoded."""
 
 
-def _port(value: int) -> bytes:
-    return value.to_bytes(2, "big")
-
-
-def _unport(data: bytes) -> int:
-    return int.from_bytes(data, "big")
+_PROTOCOLS = {protocol.value: protocol for protocol in Protocol}
+# Shared action values for decoded records: they are immutable.
+_PLAIN_FORWARD = Forward()
+_DROP_ACTION = Drop()
+_COUNT_ACTION = Count()
 
 
 def encode_key(key: FlowKey) -> bytes:
-    return KEY.pack(key.src.packed, key.dst.packed, key.sport, key.dport, key.proto) + VRF.pack(
-        key.vrf
-    )
+    src, dst, sport, dport, proto, vrf = key.ints
+    return _KEY_NUMBERS.pack(src, dst, sport, dport, proto, 0, htons(vrf) if vrf else 0)
 
 
 def decode_key(data: bytes | memoryview) -> FlowKey:
     if len(data) != KEY_SIZE:
         raise EncodingError(f"a flow key is {KEY_SIZE} bytes, got {len(data)}")
-    src, dst, sport, dport, proto = KEY.unpack_from(data)
-    if data[KEY.size - 1]:
+    return _key_at(data, 0)
+
+
+def _key_at(data: bytes | memoryview, offset: int) -> FlowKey:
+    src, dst, sport, dport, proto, pad, vrf = _KEY_NUMBERS.unpack_from(data, offset)
+    if pad:
         raise EncodingError("a flow key's pad byte must be 0 (the datapath would never match it)")
-    (vrf,) = VRF.unpack_from(data, KEY.size)
-    try:
-        protocol = Protocol(proto)
-    except ValueError:
-        raise EncodingError(f"protocol {proto} is not ICMP, TCP or UDP") from None
-    return FlowKey(IPv4Address(src), IPv4Address(dst), sport, dport, protocol, vrf)
+    protocol = _PROTOCOLS.get(proto)
+    if protocol is None:
+        raise EncodingError(f"protocol {proto} is not ICMP, TCP or UDP")
+    # Every field is in range by its width: no checks to repeat.
+    return FlowKey.from_ints(src, dst, sport, dport, protocol, ntohs(vrf) if vrf else 0)
 
 
 def encode_action(rule: FlowRule, ifindex_of: Mapping[str, int] | None = None) -> bytes:
     """The flow_action record of `rule`; `ifindex_of` resolves Forward.interface names."""
-    flags = ActionFlag(0)
-    new_src = new_dst = next_hop = encap_src = encap_dst = _ZERO_ADDR
+    flags = 0
+    new_src = new_dst = next_hop = encap_src = encap_dst = 0
     new_sport = new_dport = encap_sport = encap_dport = 0
     out_ifindex = vni = 0
     for action in rule.actions:
         if isinstance(action, Rewrite):
             if action.src is not None:
-                flags |= ActionFlag.REWRITE_SRC
-                new_src = action.src.packed
+                flags |= _REWRITE_SRC
+                new_src = htonl(int(action.src))
             if action.dst is not None:
-                flags |= ActionFlag.REWRITE_DST
-                new_dst = action.dst.packed
+                flags |= _REWRITE_DST
+                new_dst = htonl(int(action.dst))
             if action.sport is not None:
-                flags |= ActionFlag.REWRITE_SPORT
-                new_sport = action.sport
+                flags |= _REWRITE_SPORT
+                new_sport = htons(action.sport)
             if action.dport is not None:
-                flags |= ActionFlag.REWRITE_DPORT
-                new_dport = action.dport
+                flags |= _REWRITE_DPORT
+                new_dport = htons(action.dport)
         elif isinstance(action, Forward):
-            flags |= ActionFlag.FORWARD
+            flags |= _FORWARD
             if action.interface is not None:
                 if ifindex_of is None or action.interface not in ifindex_of:
                     raise EncodingError(
@@ -141,36 +155,32 @@ def encode_action(rule: FlowRule, ifindex_of: Mapping[str, int] | None = None) -
                     )
                 out_ifindex = ifindex_of[action.interface]
             if action.next_hop is not None:
-                next_hop = action.next_hop.packed
-        elif isinstance(action, Encapsulate):
-            flags |= ActionFlag.ENCAP
-            encap_src, encap_dst = action.outer_src.packed, action.outer_dst.packed
-            encap_sport, encap_dport, vni = action.udp_sport, action.udp_dport, action.vni
-        elif isinstance(action, Drop):
-            flags |= ActionFlag.DROP
+                next_hop = htonl(int(action.next_hop))
         elif isinstance(action, Count):
-            flags |= ActionFlag.COUNT
-    return ACTION.pack(
-        int(flags),
+            flags |= _COUNT
+        elif isinstance(action, Encapsulate):
+            flags |= _ENCAP
+            encap_src, encap_dst = htonl(int(action.outer_src)), htonl(int(action.outer_dst))
+            encap_sport, encap_dport = htons(action.udp_sport), htons(action.udp_dport)
+            vni = action.vni
+        elif isinstance(action, Drop):
+            flags |= _DROP
+    return _ACTION_HEAD.pack(
+        flags,
         rule.idle_timeout,
         rule.transitory_timeout,
         new_src,
         new_dst,
-        _port(new_sport),
-        _port(new_dport),
+        new_sport,
+        new_dport,
         out_ifindex,
         next_hop,
         encap_src,
         encap_dst,
-        _port(encap_sport),
-        _port(encap_dport),
+        encap_sport,
+        encap_dport,
         vni,
         rule.cookie,
-        0,
-        0,
-        0,
-        0,
-        0,
     )
 
 
@@ -182,8 +192,17 @@ def decode_action(
     """The rule and counters of one flow_action record (as dumped from a fast path)."""
     if len(data) != ACTION_SIZE:
         raise EncodingError(f"a flow action is {ACTION_SIZE} bytes, got {len(data)}")
+    return _action_at(key, data, 0, interface_of)
+
+
+def _action_at(
+    key: FlowKey,
+    data: bytes | memoryview,
+    offset: int,
+    interface_of: Mapping[int, str] | None,
+) -> tuple[FlowRule, RuleCounters]:
     (
-        raw_flags,
+        flags,
         idle,
         transitory,
         new_src,
@@ -203,54 +222,60 @@ def decode_action(
         last_seen,
         tcp_flags,
         _reserved,
-    ) = ACTION.unpack_from(data)
-    flags: int = raw_flags
+    ) = _ACTION_NUMBERS.unpack_from(data, offset)
+    # What FlowRule checks, on the flags (the record's widths bound everything else),
+    # so the rule can be built without checking it again.
     if flags & ~_KNOWN_FLAGS:
         raise EncodingError(f"unknown action flags {flags & ~_KNOWN_FLAGS:#x}")
+    if flags & _DROP and flags & (_REWRITE_ANY | _FORWARD | _ENCAP):
+        raise EncodingError(
+            f"rule for {key}: a dropping rule cannot also rewrite, forward or encapsulate"
+        )
+    if not flags & (_DROP | _FORWARD):
+        raise EncodingError(f"rule for {key}: a rule must either forward or drop")
+    if idle == 0:
+        raise EncodingError(f"rule for {key}: idle_timeout must be at least 1 second")
     actions: list[Rewrite | Forward | Encapsulate | Drop | Count] = []
-    try:
-        if flags & _REWRITE_ANY:
-            actions.append(
-                Rewrite(
-                    src=IPv4Address(new_src) if flags & _REWRITE_SRC else None,
-                    dst=IPv4Address(new_dst) if flags & _REWRITE_DST else None,
-                    sport=_unport(new_sport) if flags & _REWRITE_SPORT else None,
-                    dport=_unport(new_dport) if flags & _REWRITE_DPORT else None,
-                )
+    if flags & _REWRITE_ANY:
+        actions.append(
+            Rewrite(
+                src=IPv4Address(ntohl(new_src)) if flags & _REWRITE_SRC else None,
+                dst=IPv4Address(ntohl(new_dst)) if flags & _REWRITE_DST else None,
+                sport=ntohs(new_sport) if flags & _REWRITE_SPORT else None,
+                dport=ntohs(new_dport) if flags & _REWRITE_DPORT else None,
             )
-        if flags & _ENCAP:
+        )
+    if flags & _ENCAP:
+        try:
             actions.append(
                 Encapsulate(
-                    outer_src=IPv4Address(encap_src),
-                    outer_dst=IPv4Address(encap_dst),
-                    udp_dport=_unport(encap_dport),
-                    udp_sport=_unport(encap_sport),
+                    outer_src=IPv4Address(ntohl(encap_src)),
+                    outer_dst=IPv4Address(ntohl(encap_dst)),
+                    udp_dport=ntohs(encap_dport),
+                    udp_sport=ntohs(encap_sport),
                     vni=vni,
                 )
             )
-        if flags & _FORWARD:
+        except ValueError as exc:
+            raise EncodingError(f"rule for {key}: {exc}") from None
+    if flags & _FORWARD:
+        if out_ifindex or next_hop:
             interface = None
             if out_ifindex:
                 interface = (interface_of or {}).get(out_ifindex, f"ifindex{out_ifindex}")
             actions.append(
                 Forward(
                     interface=interface,
-                    next_hop=IPv4Address(next_hop) if next_hop != _ZERO_ADDR else None,
+                    next_hop=IPv4Address(ntohl(next_hop)) if next_hop else None,
                 )
             )
-        if flags & _DROP:
-            actions.append(Drop())
-        if flags & _COUNT:
-            actions.append(Count())
-        rule = FlowRule(
-            key=key,
-            actions=tuple(actions),
-            idle_timeout=idle,
-            transitory_timeout=transitory,
-            cookie=cookie,
-        )
-    except ValueError as exc:
-        raise EncodingError(f"rule for {key}: {exc}") from None
+        else:
+            actions.append(_PLAIN_FORWARD)
+    if flags & _DROP:
+        actions.append(_DROP_ACTION)
+    if flags & _COUNT:
+        actions.append(_COUNT_ACTION)
+    rule = FlowRule.trusted(key, tuple(actions), idle, transitory, cookie)
     return rule, RuleCounters(packets, byte_count, last_seen, tcp_flags)
 
 
@@ -266,6 +291,37 @@ def encode_rules(
     return b"".join(keys), b"".join(actions), len(keys)
 
 
+def encode_counters(counters: RuleCounters) -> bytes:
+    return COUNTERS.pack(
+        counters.packets, counters.bytes, counters.last_seen_ns, counters.tcp_flags_seen
+    )
+
+
+def decode_counters(data: bytes | memoryview) -> RuleCounters:
+    packets, byte_count, last_seen, flags = COUNTERS.unpack(data)
+    return RuleCounters(packets, byte_count, last_seen, flags)
+
+
+def encode_rules_with_counters(
+    items: Iterable[tuple[FlowRule, RuleCounters]],
+    ifindex_of: Mapping[str, int] | None = None,
+    chunk: int = 4096,
+) -> Iterator[tuple[bytes, bytes, int]]:
+    """(keys, actions, count) chunks of rules whose action records carry their counters,
+    as a fast path's table holds them (what DUMP and EXPIRED frames carry)."""
+    keys: list[bytes] = []
+    actions: list[bytes] = []
+    for rule, counters in items:
+        keys.append(encode_key(rule.key))
+        action = encode_action(rule, ifindex_of)
+        actions.append(action[:COUNTERS_OFFSET] + encode_counters(counters))
+        if len(keys) >= chunk:
+            yield b"".join(keys), b"".join(actions), len(keys)
+            keys, actions = [], []
+    if keys:
+        yield b"".join(keys), b"".join(actions), len(keys)
+
+
 def encode_keys(keys: Sequence[FlowKey]) -> bytes:
     return b"".join(encode_key(key) for key in keys)
 
@@ -273,9 +329,8 @@ def encode_keys(keys: Sequence[FlowKey]) -> bytes:
 def iter_keys(data: bytes | memoryview) -> Iterator[FlowKey]:
     if len(data) % KEY_SIZE:
         raise EncodingError(f"{len(data)} bytes is not a whole number of {KEY_SIZE}-byte keys")
-    view = memoryview(data)
-    for offset in range(0, len(view), KEY_SIZE):
-        yield decode_key(view[offset : offset + KEY_SIZE])
+    for offset in range(0, len(data), KEY_SIZE):
+        yield _key_at(data, offset)
 
 
 def iter_rules(
@@ -290,12 +345,9 @@ def iter_rules(
             f"{len(keys)} bytes of keys and {len(actions)} bytes of actions are not "
             f"matching arrays of {KEY_SIZE}- and {ACTION_SIZE}-byte records"
         )
-    key_view, action_view = memoryview(keys), memoryview(actions)
     for index in range(count):
-        key = decode_key(key_view[index * KEY_SIZE : (index + 1) * KEY_SIZE])
-        yield decode_action(
-            key, action_view[index * ACTION_SIZE : (index + 1) * ACTION_SIZE], interface_of
-        )
+        key = _key_at(keys, index * KEY_SIZE)
+        yield _action_at(key, actions, index * ACTION_SIZE, interface_of)
 
 
 # --- punt channel ---------------------------------------------------------------

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
-from vnfs.sdk.flow import FlowKey, Protocol
+from vnfs.sdk.flow import MAX_VRF, FlowKey, Protocol
 from vnfs.sdk.vnf import FastPathInfo, Packet
 
 IPV4_MIN_HEADER = 20
@@ -29,7 +28,7 @@ ICMP_ECHO_REQUEST = 8
 _MORE_FRAGMENTS = 0x2000
 _OFFSET_MASK = 0x1FFF
 
-_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+_IPV4 = struct.Struct("!BBHHHBBHII")
 _PORTS = struct.Struct("!HH")
 _ICMP = struct.Struct("!BBHH")
 
@@ -48,15 +47,32 @@ class Parsed:
     icmp_code: int | None = None
 
 
+_PLAIN_HEADER_WORDS = struct.Struct("!10H")
+"""a header without options, as 16-bit words (nearly every packet)"""
+
+
 def _checksum_ok(header: bytes | memoryview) -> bool:
-    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    if len(header) == IPV4_MIN_HEADER:
+        total: int = sum(_PLAIN_HEADER_WORDS.unpack(header))
+    else:
+        total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return total == 0xFFFF
 
 
+_Fields = tuple[FlowKey, bytes, int, int | None, int | None]
+"""Parsed's fields: parse_punted builds its Packet from them directly"""
+
+
 def parse_ipv4(data: bytes | memoryview, vrf: int = 0) -> Parsed:
     """The flow key and L4 details of one IPv4 packet (no link-layer header)."""
+    return Parsed(*_parse(data, vrf))
+
+
+def _parse(data: bytes | memoryview, vrf: int) -> _Fields:
+    if not 0 <= vrf <= MAX_VRF:
+        raise ValueError(f"vrf {vrf} is outside 0..{MAX_VRF}")
     if len(data) < IPV4_MIN_HEADER:
         raise PacketError(f"{len(data)} bytes is shorter than an IPv4 header")
     (ver_ihl, _tos, total_length, _ident, frag, _ttl, proto, _csum, src, dst) = _IPV4.unpack_from(
@@ -78,7 +94,9 @@ def parse_ipv4(data: bytes | memoryview, vrf: int = 0) -> Parsed:
         raise PacketError("IPv4 fragment")
     packet = bytes(data[:total_length])
     payload = memoryview(packet)[header_length:]
-    source, destination = IPv4Address(src), IPv4Address(dst)
+    # The header's widths bound every key field (and vrf is checked above): keys are
+    # built without checking them again.
+    make_key = FlowKey.from_ints
     if proto == Protocol.TCP:
         if len(payload) < TCP_MIN_HEADER:
             raise PacketError(f"TCP header truncated to {len(payload)} bytes")
@@ -87,7 +105,7 @@ def parse_ipv4(data: bytes | memoryview, vrf: int = 0) -> Parsed:
             raise PacketError(f"TCP data offset {data_offset} is invalid")
         sport, dport = _PORTS.unpack_from(payload)
         flags = payload[13]
-        return Parsed(FlowKey(source, destination, sport, dport, Protocol.TCP, vrf), packet, flags)
+        return make_key(src, dst, sport, dport, Protocol.TCP, vrf), packet, flags, None, None
     if proto == Protocol.UDP:
         if len(payload) < UDP_HEADER:
             raise PacketError(f"UDP header truncated to {len(payload)} bytes")
@@ -95,14 +113,13 @@ def parse_ipv4(data: bytes | memoryview, vrf: int = 0) -> Parsed:
         udp_length = int.from_bytes(payload[4:6], "big")
         if udp_length < UDP_HEADER or udp_length > len(payload):
             raise PacketError(f"UDP length {udp_length} does not fit {len(payload)} bytes")
-        return Parsed(FlowKey(source, destination, sport, dport, Protocol.UDP, vrf), packet)
+        return make_key(src, dst, sport, dport, Protocol.UDP, vrf), packet, 0, None, None
     if proto == Protocol.ICMP:
         if len(payload) < ICMP_HEADER:
             raise PacketError(f"ICMP header truncated to {len(payload)} bytes")
         icmp_type, code, _csum, identifier = _ICMP.unpack_from(payload)
         sport = identifier if icmp_type in (ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY) else 0
-        key = FlowKey(source, destination, sport, 0, Protocol.ICMP, vrf)
-        return Parsed(key, packet, icmp_type=icmp_type, icmp_code=code)
+        return make_key(src, dst, sport, 0, Protocol.ICMP, vrf), packet, 0, icmp_type, code
     raise PacketError(f"IP protocol {proto} is not TCP, UDP or ICMP")
 
 
@@ -110,13 +127,6 @@ def parse_punted(
     data: bytes | memoryview, fastpath: FastPathInfo, ingress_ifindex: int, vrf: int = 0
 ) -> Packet:
     """The `Packet` a VNF's logic sees for a packet `fastpath` punted."""
-    parsed = parse_ipv4(data, vrf)
-    return Packet(
-        key=parsed.key,
-        fastpath=fastpath,
-        ingress=fastpath.by_ifindex(ingress_ifindex),
-        data=parsed.data,
-        tcp_flags=parsed.tcp_flags,
-        icmp_type=parsed.icmp_type,
-        icmp_code=parsed.icmp_code,
-    )
+    key, packet, tcp_flags, icmp_type, icmp_code = _parse(data, vrf)
+    ingress = fastpath.by_ifindex(ingress_ifindex)
+    return Packet(key, fastpath, ingress, packet, tcp_flags, icmp_type, icmp_code)

@@ -4,7 +4,7 @@ The slow path connects to the agent's rule-push port (it learns it from the
 agent's REGISTER, see `vnfs.sdk.discovery`). Both directions carry frames:
 a 16-byte header, then a body whose length the header gives.
 
-    0 magic "RP"   2 version u8 (1)   3 op u8   4 seq u32   8 count u32   12 length u32
+    0 magic "RP"   2 version u8 (2)   3 op u8   4 seq u32   8 count u32   12 length u32
     (network order)
 
 Requests (slow path -> agent) carry a sequence number the agent echoes in its
@@ -22,10 +22,21 @@ reply; the slow path may send many requests before reading replies
     DUMP_CHUNK 18      a->s  rules            keys, then actions carrying their counters
     DUMP_END 19        a->s  rules in chunks  empty; ends the DUMP
     COUNTERS_REPLY 20  a->s  rules found      keys, then 32-byte counter records
-    STATS_REPLY 21     a->s  15               15 u64: GlobalCounters' 13 fields, table
-                                              entries, table capacity
+    STATS_REPLY 21     a->s  u64s (>= 15)     count u64, see below
     EXPIRED 22         a->s  rules            unsolicited (seq 0): aged-out rules, keys
                                               then actions carrying their final counters
+
+STATS_REPLY carries 15 u64 in version 1: GlobalCounters' first 13 fields
+(rx_packets .. tx_bytes, in their order), table entries, table capacity. In
+version 2, `count` u64: the same 15, then the counters GlobalCounters gained
+since, in STATS_EXTRA's order (reinject_errors); a reader takes the ones it
+knows and ignores the rest, so later versions only append.
+
+Versions: the slow path sends version 2; the agent reads versions 1 and 2 and
+answers each request in the request's version (a version-1 slow path keeps
+working), and sends EXPIRED, which is the same in both, as version 1 until
+the peer has shown its version. The two versions differ only in STATS_REPLY.
+A version-1 agent refuses version-2 frames: update agents before slow paths.
 
 Keys and actions use the `vnfs.sdk.encoding` layout.
 An INSTALL body is exactly what `encode_rules` produces and what
@@ -46,8 +57,9 @@ import asyncio
 import contextlib
 import logging
 import struct
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, Protocol
@@ -55,28 +67,41 @@ from typing import Any, Protocol
 from vnfs.sdk.driver import DriverError, GlobalCounters, TableFull
 from vnfs.sdk.encoding import (
     ACTION_SIZE,
-    COUNTERS_OFFSET,
     KEY_SIZE,
     EncodingError,
     decode_key,
-    encode_action,
-    encode_key,
     encode_keys,
 )
-from vnfs.sdk.flow import FlowKey, FlowRule, RuleCounters
+
+# The counter records' helpers live in vnfs.sdk.encoding (the drivers use them too);
+# they stay importable from here.
+from vnfs.sdk.encoding import COUNTERS as COUNTERS
+from vnfs.sdk.encoding import decode_counters as decode_counters
+from vnfs.sdk.encoding import encode_counters as encode_counters
+from vnfs.sdk.encoding import encode_rules_with_counters as encode_rules_with_counters
+from vnfs.sdk.flow import FlowKey, RuleCounters
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"RP"
-VERSION = 1
+VERSION = 2
+VERSIONS = frozenset({1, 2})
+"""versions the agent and the client read"""
 HEADER = struct.Struct("!2sBBIII")
 RECORD_SIZE = KEY_SIZE + ACTION_SIZE
 MAX_RECORDS = 65536
 MAX_ERROR_TEXT = 1024
-COUNTERS = struct.Struct("=QQQI4x")
-"""packets, bytes, last_seen_ns, tcp_flags_seen: the counter fields of a flow_action"""
-_GLOBAL_FIELDS = tuple(f.name for f in fields(GlobalCounters))
-STATS = struct.Struct("=" + "Q" * (len(_GLOBAL_FIELDS) + 2))
+STATS_V1_COUNTERS = (
+    "rx_packets", "rx_bytes", "hits", "misses", "punted", "punt_errors", "reinjected",
+    "reinject_misses", "dropped", "passed_to_host", "forward_errors", "tx_packets", "tx_bytes",
+)  # fmt: skip
+"""the GlobalCounters fields a version-1 STATS_REPLY carries, in order"""
+STATS_EXTRA = tuple(f.name for f in fields(GlobalCounters) if f.name not in STATS_V1_COUNTERS)
+"""GlobalCounters fields version 2 appends after table entries and capacity"""
+STATS_V1 = struct.Struct("=" + "Q" * (len(STATS_V1_COUNTERS) + 2))
+STATS = struct.Struct("=" + "Q" * (len(STATS_V1_COUNTERS) + 2 + len(STATS_EXTRA)))
+"""this version's STATS_REPLY body"""
+MAX_STATS_VALUES = 255
 DUMP_CHUNK_RECORDS = 4096
 STREAM_LIMIT = 8 << 20
 """asyncio reader buffer high-water mark: a few full frames, so big batches do not stall"""
@@ -139,6 +164,7 @@ class Frame:
     seq: int
     count: int
     body: bytes
+    version: int = VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +177,7 @@ class TableStats:
 # --- framing -----------------------------------------------------------------------
 
 
-def _expected_length(op: Op, count: int, length: int) -> int | None:
+def _expected_length(op: Op, count: int, length: int, version: int = VERSION) -> int | None:
     """The body length `op` with `count` records must have; None when only bounded."""
     if op in (Op.INSTALL, Op.DUMP_CHUNK, Op.EXPIRED):
         if not 1 <= count <= MAX_RECORDS:
@@ -166,7 +192,14 @@ def _expected_length(op: Op, count: int, length: int) -> int | None:
             raise ProtocolError(f"{op.name} carries {count} records, at most {MAX_RECORDS}")
         return count * (KEY_SIZE + COUNTERS.size)
     if op == Op.STATS_REPLY:
-        return STATS.size
+        if version == 1:
+            return STATS_V1.size
+        if not STATS_V1.size // 8 <= count <= MAX_STATS_VALUES:
+            raise ProtocolError(
+                f"STATS_REPLY carries {count} values, allowed {STATS_V1.size // 8}.."
+                f"{MAX_STATS_VALUES}"
+            )
+        return count * 8
     if op == Op.ERROR:
         if length > MAX_ERROR_TEXT:
             raise ProtocolError(f"ERROR text of {length} bytes exceeds {MAX_ERROR_TEXT}")
@@ -176,27 +209,33 @@ def _expected_length(op: Op, count: int, length: int) -> int | None:
 
 def parse_header(data: bytes) -> tuple[Op, int, int, int]:
     """(op, seq, count, body length) of a frame header; ProtocolError if it is invalid."""
+    _, op, seq, count, length = parse_versioned_header(data)
+    return op, seq, count, length
+
+
+def parse_versioned_header(data: bytes) -> tuple[int, Op, int, int, int]:
+    """(version, op, seq, count, body length) of a frame header; ProtocolError if invalid."""
     magic, version, raw_op, seq, count, length = HEADER.unpack(data)
     if magic != MAGIC:
         raise ProtocolError(f"bad frame magic {magic!r}")
-    if version != VERSION:
-        raise ProtocolError(f"rule-push version {version}, expected {VERSION}")
+    if version not in VERSIONS:
+        raise ProtocolError(f"rule-push version {version}, expected one of {sorted(VERSIONS)}")
     try:
         op = Op(raw_op)
     except ValueError:
         raise ProtocolError(f"unknown op {raw_op}") from None
-    expected = _expected_length(op, count, length)
+    expected = _expected_length(op, count, length, version)
     if expected is not None and length != expected:
         raise ProtocolError(
             f"{op.name} with count {count} must have a {expected}-byte body, header says {length}"
         )
-    return op, seq, count, length
+    return version, op, seq, count, length
 
 
-def frame(op: Op, seq: int, count: int, *parts: bytes) -> list[bytes]:
+def frame(op: Op, seq: int, count: int, *parts: bytes, version: int = VERSION) -> list[bytes]:
     """Header and body parts of one frame, for `writelines` (no concatenation)."""
     length = sum(len(part) for part in parts)
-    return [HEADER.pack(MAGIC, VERSION, op, seq, count, length), *parts]
+    return [HEADER.pack(MAGIC, version, op, seq, count, length), *parts]
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
@@ -207,12 +246,12 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
         if exc.partial:
             raise ProtocolError("connection closed inside a frame header") from None
         return None
-    op, seq, count, length = parse_header(header)
+    version, op, seq, count, length = parse_versioned_header(header)
     try:
         body = await reader.readexactly(length) if length else b""
     except asyncio.IncompleteReadError:
         raise ProtocolError(f"connection closed inside a {op.name} body") from None
-    return Frame(op, seq, count, body)
+    return Frame(op, seq, count, body, version)
 
 
 def split_records(body: bytes, count: int) -> tuple[bytes, bytes]:
@@ -221,45 +260,25 @@ def split_records(body: bytes, count: int) -> tuple[bytes, bytes]:
     return body[:cut], body[cut:]
 
 
-def encode_stats(stats: TableStats) -> bytes:
-    values = [getattr(stats.counters, name) for name in _GLOBAL_FIELDS]
-    return STATS.pack(*values, stats.table_entries, stats.table_capacity)
+def encode_stats(stats: TableStats, version: int = VERSION) -> bytes:
+    """A STATS_REPLY body; its count is the body's length / 8."""
+    values = [getattr(stats.counters, name) for name in STATS_V1_COUNTERS]
+    values += [stats.table_entries, stats.table_capacity]
+    if version == 1:
+        return STATS_V1.pack(*values)
+    return STATS.pack(*values, *(getattr(stats.counters, name) for name in STATS_EXTRA))
 
 
 def decode_stats(body: bytes) -> TableStats:
-    values = STATS.unpack(body)
-    counters = GlobalCounters(**dict(zip(_GLOBAL_FIELDS, values, strict=False)))
-    return TableStats(counters, values[-2], values[-1])
-
-
-def encode_counters(counters: RuleCounters) -> bytes:
-    return COUNTERS.pack(
-        counters.packets, counters.bytes, counters.last_seen_ns, counters.tcp_flags_seen
-    )
-
-
-def decode_counters(data: bytes | memoryview) -> RuleCounters:
-    packets, byte_count, last_seen, flags = COUNTERS.unpack(data)
-    return RuleCounters(packets, byte_count, last_seen, flags)
-
-
-def encode_rules_with_counters(
-    items: Iterable[tuple[FlowRule, RuleCounters]],
-    ifindex_of: Mapping[str, int],
-    chunk: int = DUMP_CHUNK_RECORDS,
-) -> Iterator[tuple[bytes, bytes, int]]:
-    """(keys, actions, count) chunks of rules whose action records carry their counters."""
-    keys: list[bytes] = []
-    actions: list[bytes] = []
-    for rule, counters in items:
-        keys.append(encode_key(rule.key))
-        action = encode_action(rule, ifindex_of)
-        actions.append(action[:COUNTERS_OFFSET] + encode_counters(counters))
-        if len(keys) >= chunk:
-            yield b"".join(keys), b"".join(actions), len(keys)
-            keys, actions = [], []
-    if keys:
-        yield b"".join(keys), b"".join(actions), len(keys)
+    """A STATS_REPLY body of either version: values this side does not know are ignored,
+    counters the other side did not send are 0."""
+    if len(body) % 8 or len(body) < STATS_V1.size:
+        raise ProtocolError(f"a STATS_REPLY body of {len(body)} bytes")
+    values = struct.unpack(f"={len(body) // 8}Q", body)
+    first = len(STATS_V1_COUNTERS)
+    counts = dict(zip(STATS_V1_COUNTERS, values, strict=False))
+    counts |= dict(zip(STATS_EXTRA, values[first + 2 :], strict=False))
+    return TableStats(GlobalCounters(**counts), values[first], values[first + 1])
 
 
 def chunks(keys: bytes, actions: bytes, count: int) -> Iterator[tuple[bytes, bytes, int]]:
@@ -294,30 +313,78 @@ class RuleTable(Protocol):
     def stats(self) -> TableStats: ...
 
 
+class AsyncRuleTable(ABC):
+    """A RuleTable whose operations may wait (e.g. for a driver thread), so the event
+    loop keeps serving while a big operation runs."""
+
+    @abstractmethod
+    async def install(self, keys: bytes, actions: bytes, count: int) -> int: ...
+
+    @abstractmethod
+    async def remove(self, keys: bytes, count: int) -> int: ...
+
+    @abstractmethod
+    def dump(self) -> AsyncIterator[tuple[bytes, bytes, int]]:
+        """Chunks of (keys, actions with counters, count)."""
+
+    @abstractmethod
+    async def counters(self, keys: bytes, count: int) -> tuple[bytes, bytes, int]:
+        """(keys found, counter records, count)."""
+
+    @abstractmethod
+    async def stats(self) -> TableStats: ...
+
+
+class _Inline(AsyncRuleTable):
+    """A plain RuleTable, called on the event loop's thread."""
+
+    def __init__(self, table: RuleTable) -> None:
+        self.table = table
+
+    async def install(self, keys: bytes, actions: bytes, count: int) -> int:
+        return self.table.install(keys, actions, count)
+
+    async def remove(self, keys: bytes, count: int) -> int:
+        return self.table.remove(keys, count)
+
+    async def dump(self) -> AsyncIterator[tuple[bytes, bytes, int]]:
+        for chunk in self.table.dump():
+            yield chunk
+
+    async def counters(self, keys: bytes, count: int) -> tuple[bytes, bytes, int]:
+        return self.table.counters(keys, count)
+
+    async def stats(self) -> TableStats:
+        return self.table.stats()
+
+
 @dataclass
 class _Session:
     writer: asyncio.StreamWriter
     peer: str
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    version: int = 1
+    """the peer's version, from its requests: what unsolicited frames use (1 until known)"""
 
 
 class RulePushServer:
     """The agent's end: one slow path at a time; a newer connection replaces an older one.
 
-    Requests run on the event loop's thread, one after the other, so the table
-    (the driver) is only touched from that thread. `lock` is held while a DUMP
-    streams, so a caller that changes the table behind the server's back (the
-    aging loop) can wait for a consistent iteration.
+    Requests are handled one after the other. A plain RuleTable runs on the event
+    loop's thread; an AsyncRuleTable decides where its work runs. `lock` is held
+    while a DUMP streams, so a caller that changes the table behind the server's
+    back (the aging loop) can wait for a consistent iteration.
     """
 
     def __init__(
         self,
-        table: RuleTable,
+        table: RuleTable | AsyncRuleTable,
         *,
         lock: asyncio.Lock | None = None,
         max_pending_expired: int = 1 << 20,
     ) -> None:
         self.table = table
+        self._table = table if isinstance(table, AsyncRuleTable) else _Inline(table)
         self.lock = lock or asyncio.Lock()
         self.max_pending_expired = max_pending_expired
         self._server: asyncio.Server | None = None
@@ -379,7 +446,9 @@ class RulePushServer:
         while self._pending:
             keys, actions, count = self._pending.popleft()
             self._pending_records -= count
-            session.writer.writelines(frame(Op.EXPIRED, 0, count, keys, actions))
+            session.writer.writelines(
+                frame(Op.EXPIRED, 0, count, keys, actions, version=session.version)
+            )
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -400,7 +469,9 @@ class RulePushServer:
             await self._serve(reader, session)
         except ProtocolError as exc:
             log.warning("rule-push connection from %s: %s; closing it", peer, exc)
-            writer.writelines(frame(Op.ERROR, 0, ErrorCode.BAD_REQUEST, _text(str(exc))))
+            writer.writelines(
+                frame(Op.ERROR, 0, ErrorCode.BAD_REQUEST, _text(str(exc)), version=session.version)
+            )
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -419,52 +490,59 @@ class RulePushServer:
             if request.op not in REQUESTS:
                 raise ProtocolError(f"{request.op.name} is not a request")
             self.requests += 1
+            session.version = request.version
             if request.op == Op.DUMP:
-                await self._dump(request.seq, writer)
+                await self._dump(request.seq, writer, request.version)
             else:
-                writer.writelines(self._answer(request))
+                writer.writelines(await self._answer(request))
             await writer.drain()
 
-    def _answer(self, request: Frame) -> list[bytes]:
-        seq, count = request.seq, request.count
+    async def _answer(self, request: Frame) -> list[bytes]:
+        seq, count, version = request.seq, request.count, request.version
         try:
             if request.op == Op.INSTALL:
                 keys, actions = split_records(request.body, count)
-                applied = self.table.install(keys, actions, count)
+                applied = await self._table.install(keys, actions, count)
                 self.installed += applied
-                return frame(Op.ACK, seq, applied)
+                return frame(Op.ACK, seq, applied, version=version)
             if request.op == Op.REMOVE:
-                removed = self.table.remove(request.body, count)
+                removed = await self._table.remove(request.body, count)
                 self.removed += removed
-                return frame(Op.ACK, seq, removed)
+                return frame(Op.ACK, seq, removed, version=version)
             if request.op == Op.COUNTERS:
-                keys, records, found = self.table.counters(request.body, count)
-                return frame(Op.COUNTERS_REPLY, seq, found, keys, records)
+                keys, records, found = await self._table.counters(request.body, count)
+                return frame(Op.COUNTERS_REPLY, seq, found, keys, records, version=version)
             if request.op == Op.STATS:
-                return frame(Op.STATS_REPLY, seq, STATS.size // 8, encode_stats(self.table.stats()))
+                body = encode_stats(await self._table.stats(), version)
+                return frame(Op.STATS_REPLY, seq, len(body) // 8, body, version=version)
         except TableFull as exc:
-            return frame(Op.ERROR, seq, ErrorCode.TABLE_FULL, _text(str(exc)))
+            return frame(Op.ERROR, seq, ErrorCode.TABLE_FULL, _text(str(exc)), version=version)
         except DriverError as exc:
-            return frame(Op.ERROR, seq, ErrorCode.DRIVER, _text(str(exc)))
+            return frame(Op.ERROR, seq, ErrorCode.DRIVER, _text(str(exc)), version=version)
         except (EncodingError, ValueError) as exc:
-            return frame(Op.ERROR, seq, ErrorCode.BAD_REQUEST, _text(str(exc)))
+            return frame(Op.ERROR, seq, ErrorCode.BAD_REQUEST, _text(str(exc)), version=version)
         except Exception as exc:  # a driver bug must not take the agent down with it
             log.exception("rule-push %s failed", request.op.name)
-            return frame(Op.ERROR, seq, ErrorCode.INTERNAL, _text(f"{type(exc).__name__}: {exc}"))
-        return frame(Op.ERROR, seq, ErrorCode.UNSUPPORTED, _text(f"{request.op.name}"))
+            text = _text(f"{type(exc).__name__}: {exc}")
+            return frame(Op.ERROR, seq, ErrorCode.INTERNAL, text, version=version)
+        text = _text(f"{request.op.name}")
+        return frame(Op.ERROR, seq, ErrorCode.UNSUPPORTED, text, version=version)
 
-    async def _dump(self, seq: int, writer: asyncio.StreamWriter) -> None:
+    async def _dump(self, seq: int, writer: asyncio.StreamWriter, version: int) -> None:
         total = 0
         async with self.lock:
             try:
-                for keys, actions, count in self.table.dump():
-                    writer.writelines(frame(Op.DUMP_CHUNK, seq, count, keys, actions))
+                async for keys, actions, count in self._table.dump():
+                    writer.writelines(
+                        frame(Op.DUMP_CHUNK, seq, count, keys, actions, version=version)
+                    )
                     total += count
                     await writer.drain()
             except (DriverError, EncodingError) as exc:
-                writer.writelines(frame(Op.ERROR, seq, ErrorCode.DRIVER, _text(str(exc))))
+                text = _text(str(exc))
+                writer.writelines(frame(Op.ERROR, seq, ErrorCode.DRIVER, text, version=version))
                 return
-        writer.writelines(frame(Op.DUMP_END, seq, total))
+        writer.writelines(frame(Op.DUMP_END, seq, total, version=version))
 
 
 def _text(message: str) -> bytes:

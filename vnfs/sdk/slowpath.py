@@ -36,6 +36,9 @@ concurrently):
   They may name flows the logic no longer knows (reports the fast path kept
   while no slow path was connected);
 * serves Prometheus metrics and /healthz on its mgmt address (port 9100).
+
+The process (`run`) sets the garbage collector up for a big long-lived heap
+(`vnfs.sdk.heap`).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ from vnfs.sdk.encoding import (
     iter_rules,
 )
 from vnfs.sdk.flow import ExpiredRule, FlowKey, FlowRule, RuleCounters
+from vnfs.sdk.heap import tune_collector
 from vnfs.sdk.metrics import (
     HealthReport,
     LoopWatch,
@@ -843,6 +847,7 @@ def run(
         runtime = SlowPath(config, logic)
     except (ConfigError, ValueError) as exc:
         fail(str(exc))
+    tune_collector()
     try:
         asyncio.run(serve(runtime))
     except OSError as exc:

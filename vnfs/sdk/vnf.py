@@ -34,7 +34,10 @@ class FastPathInfo:
         return next((i for i in self.interfaces if i.role == role), None)
 
     def by_ifindex(self, ifindex: int) -> Interface | None:
-        return next((i for i in self.interfaces if i.ifindex == ifindex), None)
+        for interface in self.interfaces:  # a handful: a loop beats a lookup table here
+            if interface.ifindex == ifindex:
+                return interface
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -348,6 +348,12 @@ def connected(lab: Lab) -> None:
         lambda: lab.metrics(FP_MGMT).get("vnf_fastpath_slowpath_connected") == 1.0,
         what="the agent to find the slow path and be connected",
     )
+    # Connected is not in sync yet: until its DUMP (or re-push) is done, the slow path
+    # drops punts (not_ready), and a TCP retransmission on the fresh link can delay it.
+    wait_for(
+        lambda: lab.health(SP_MGMT)[1].get("fastpaths", {}).get(str(INSTANCE)) == "ready",
+        what="the slow path to be in sync with the fast path",
+    )
 
 
 def test_a_flow_is_punted_once_then_forwarded_by_its_rules_until_it_expires(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
@@ -197,3 +198,62 @@ def test_a_million_rules_fit_and_the_next_one_is_refused(
     assert driver.remove([FlowKey(IPv4Address("10.0.0.0"), IPv4Address("192.0.2.1"), 1024, 80,
                                   Protocol.TCP)]) == 1  # fmt: skip
     assert driver.install_encoded(keys[size * 16 :], action, 1) == 1
+
+
+def distinct_rules(count: int, idle: int, first: int = 0) -> tuple[bytes, bytes, int]:
+    """`count` forwarding rules with distinct keys, encoded as an INSTALL carries them."""
+    keys = million_keys(first + count)[first * 16 :]
+    action = encode_action(FlowRule(tcp_key(1, 2), (Forward(),), idle_timeout=idle))
+    return keys, action * count, count
+
+
+def test_aging_in_slices_hands_over_at_most_the_limit(lab: Lab, driver: BpfDriver):
+    keys, actions, count = distinct_rules(100, idle=1)
+    assert driver.install_encoded(keys, actions, count) == 100
+    later = time.monotonic_ns() + 5 * SECOND
+    slices: list[int] = []
+    handed = b""
+    while not slices or slices[-1] == 30:
+        expired_keys, _, taken = driver.age_out_encoded(later, limit=30)
+        slices.append(taken)
+        handed += expired_keys
+    assert slices == [30, 30, 30, 10]
+    assert sorted(handed[i : i + 16] for i in range(0, len(handed), 16)) == sorted(
+        keys[i : i + 16] for i in range(0, len(keys), 16)
+    )
+    assert driver.table_entries() == 0
+    assert driver.age_out_encoded(later, limit=30) == (b"", b"", 0)
+
+
+def test_installs_go_on_while_another_thread_scans(lab: Lab, driver: BpfDriver):
+    """The table size the driver caches stays exact when installs and removals run
+    while another thread scans (ages, counts) the table."""
+    assert BpfDriver.concurrent_maintenance
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def scan() -> None:
+        try:
+            while not stop.is_set():
+                driver.table_entries()
+                driver.age_out_encoded(0, limit=1000)  # nothing is idle at time 0
+                driver.health()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    scanner = threading.Thread(target=scan, name="scanner")
+    scanner.start()
+    try:
+        installed = 0
+        for round_ in range(20):
+            keys, actions, count = distinct_rules(200, idle=300, first=round_ * 200)
+            installed += driver.install_encoded(keys, actions, count)
+            if round_ % 4 == 3:
+                installed -= driver.remove_encoded(keys[: 50 * 16], 50)
+    finally:
+        stop.set()
+        scanner.join(30)
+    assert not scanner.is_alive() and errors == []
+    dumped = sum(count for _, _, count in driver.dump_encoded())
+    assert dumped == installed == 20 * 200 - 5 * 50
+    assert driver.table_entries() == installed

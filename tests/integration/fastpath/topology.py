@@ -81,8 +81,8 @@ class Lab:
         return f"{self.prefix}-sp"
 
     @classmethod
-    def create(cls) -> Lab:
-        lab = cls(prefix=f"{PREFIX}{secrets.token_hex(3)}")
+    def create(cls, prefix: str = PREFIX) -> Lab:
+        lab = cls(prefix=f"{prefix}{secrets.token_hex(3)}")
         try:
             lab._build()
         except BaseException:

@@ -66,6 +66,8 @@ class DriverDouble(FastPathDriver):
         self.table: dict[bytes, bytearray] = {}
         self.starts: list[tuple[list[Interface], PuntTarget | None]] = []
         self.totals = GlobalCounters()
+        self.details: dict[str, int] = {}
+        """datapath counters beyond GlobalCounters (as BpfDriver.datapath_counters has)"""
         self.closed = False
         self.gate: threading.Event | None = None
         self.fail_next: DriverError | None = None
@@ -121,6 +123,9 @@ class DriverDouble(FastPathDriver):
 
     def global_counters(self) -> GlobalCounters:
         return self.totals
+
+    def datapath_counters(self) -> dict[str, int]:
+        return super().datapath_counters() | self.details
 
     def dump(self) -> Iterator[tuple[FlowRule, RuleCounters]]:
         names = {i.ifindex: i.name for i in self._interfaces}

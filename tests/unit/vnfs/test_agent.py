@@ -222,7 +222,10 @@ def _get(url: str) -> tuple[int, str]:
 def test_metrics_and_health(unit: Unit, subnet: str) -> None:
     assert unit.agent.metrics is not None
     base = f"http://{subnet}.12:{unit.agent.metrics.port}"
-    unit.driver.totals = GlobalCounters(rx_packets=1000, rx_bytes=64_000, misses=10)
+    unit.driver.totals = GlobalCounters(
+        rx_packets=1000, rx_bytes=64_000, misses=10, reinject_errors=2
+    )
+    unit.driver.details = {"ttl_exceeded": 3, "punt_gso": 1}
     labels = f'replica="2",vnf_instance_id="{unit.config.vnf_instance_id}"'
 
     def scraped() -> str:
@@ -231,6 +234,13 @@ def test_metrics_and_health(unit: Unit, subnet: str) -> None:
     wait_until(lambda: f"vnf_fastpath_rx_packets_total{{{labels}}} 1000.0" in scraped())
     text = scraped()
     assert f"vnf_fastpath_misses_total{{{labels}}} 10.0" in text
+    assert f"vnf_fastpath_reinject_errors_total{{{labels}}} 2.0" in text
+    # The datapath's other counters, one labelled family (GlobalCounters' are not repeated).
+    details = [line for line in text.splitlines() if line.startswith("vnf_fastpath_datapath_")]
+    assert sorted(details) == [
+        f'vnf_fastpath_datapath_counter_total{{counter="punt_gso",{labels}}} 1.0',
+        f'vnf_fastpath_datapath_counter_total{{counter="ttl_exceeded",{labels}}} 3.0',
+    ]
     assert f"vnf_fastpath_active_flows{{{labels}}} 0.0" in text
     assert f"vnf_fastpath_table_capacity{{{labels}}} 4096.0" in text
     assert f"vnf_fastpath_slowpath_connected{{{labels}}} 0.0" in text

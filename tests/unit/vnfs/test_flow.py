@@ -140,3 +140,55 @@ def test_rules_are_values():
 def test_a_batch_defaults_to_nothing():
     batch = RuleBatch()
     assert (tuple(batch.install), tuple(batch.remove)) == ((), ())
+
+
+def test_keys_built_from_ints_equal_checked_ones_and_make_their_addresses_on_demand():
+    checked = key(vrf=4)
+    fast = FlowKey.from_ints(int(A("10.0.0.1")), int(A("192.0.2.1")), 1234, 80, Protocol.TCP, 4)
+    assert fast == checked and hash(fast) == hash(checked)
+    assert fast.ints == checked.ints == (0x0A000001, 0xC0000201, 1234, 80, Protocol.TCP, 4)
+    assert (fast.src, fast.dst) == (A("10.0.0.1"), A("192.0.2.1"))
+    assert fast.src is fast.src, "made once, then kept"
+    assert repr(fast) == (
+        "FlowKey(src=IPv4Address('10.0.0.1'), dst=IPv4Address('192.0.2.1'), sport=1234, "
+        "dport=80, proto=<Protocol.TCP: 6>, vrf=4)"
+    )
+    assert fast != (0x0A000001, 0xC0000201, 1234, 80, Protocol.TCP, 4)
+
+
+def test_keys_are_immutable_and_copy_and_pickle_as_values():
+    import copy
+    import pickle
+
+    original = key(vrf=2)
+    with pytest.raises(AttributeError):
+        original.sport = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        original.other = 1  # type: ignore[attr-defined]
+    assert copy.copy(original) == original and copy.deepcopy(original) == original
+    assert pickle.loads(pickle.dumps(original)) == original
+    # The reverse direction shares the address objects it already has.
+    reverse = original.reversed()
+    assert reverse.src is original.dst and reverse.dst is original.src
+
+
+def test_key_addresses_must_be_ipv4_address_objects():
+    with pytest.raises(TypeError, match="IPv4Address"):
+        FlowKey("10.0.0.1", A("192.0.2.1"), 1, 2, Protocol.UDP)  # type: ignore[arg-type]
+
+
+def test_actions_are_put_in_order_whichever_order_is_given_first():
+    rewrite = Rewrite(dst=A("10.0.0.9"))
+    encap = Encapsulate(A("198.51.100.1"), A("198.51.100.2"), 4790)
+    for _ in range(2):  # the second time the order comes from the shape cache
+        rule = FlowRule(key(), (Count(), Forward(), encap, rewrite))
+        assert rule.actions == (rewrite, encap, Forward(), Count())
+    assert FlowRule(key(), (Drop(), Count())).actions == (Drop(), Count())
+
+
+def test_a_trusted_rule_equals_the_checked_one():
+    actions = (Rewrite(src=A("203.0.113.1"), sport=2000), Forward(), Count())
+    checked = FlowRule(key(), actions, idle_timeout=30, transitory_timeout=5, cookie=9)
+    trusted = FlowRule.trusted(key(), actions, 30, 5, 9)
+    assert trusted == checked and hash(trusted) == hash(checked)
+    assert (trusted.idle_timeout, trusted.transitory_timeout, trusted.cookie) == (30, 5, 9)

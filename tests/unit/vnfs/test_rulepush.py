@@ -73,7 +73,11 @@ def test_a_valid_header_parses() -> None:
     ("raw", "message"),
     [
         (header(Op.ACK, 1, 0, 0, magic=b"XX"), "magic"),
-        (header(Op.ACK, 1, 0, 0, version=2), "version 2"),
+        (header(Op.ACK, 1, 0, 0, version=3), "version 3"),
+        (header(Op.ACK, 1, 0, 0, version=0), "version 0"),
+        (header(Op.STATS_REPLY, 1, 14, 14 * 8, version=2), "carries 14 values"),
+        (header(Op.STATS_REPLY, 1, 16, 15 * 8, version=2), "must have a 128-byte body"),
+        (header(Op.STATS_REPLY, 1, 16, 16 * 8, version=1), "must have a 120-byte body"),
         (header(99, 1, 0, 0), "unknown op 99"),
         (header(Op.INSTALL, 1, 0, 0), "carries 0 rules"),
         (header(Op.INSTALL, 1, MAX_RECORDS + 1, (MAX_RECORDS + 1) * RECORD_SIZE), "carries"),
@@ -383,3 +387,81 @@ def test_error_text_is_bounded() -> None:
     text = rulepush._text("x" * 5000)
     assert len(text) <= rulepush.MAX_ERROR_TEXT and text.endswith(b"...")
     assert struct.calcsize("=QQQI4x") == rulepush.COUNTERS.size == 32
+
+
+# --- versions ---------------------------------------------------------------------------
+
+
+def test_stats_bodies_of_both_versions_decode() -> None:
+    counters = GlobalCounters(rx_packets=5, tx_bytes=7, reinject_errors=3)
+    stats = rulepush.TableStats(counters, 11, 1024)
+    v1 = rulepush.encode_stats(stats, version=1)
+    assert len(v1) == 15 * 8
+    # Version 1 has no place for reinject_errors: it reads back as 0.
+    old = rulepush.decode_stats(v1)
+    assert (old.counters.rx_packets, old.counters.reinject_errors) == (5, 0)
+    assert (old.table_entries, old.table_capacity) == (11, 1024)
+    v2 = rulepush.encode_stats(stats)
+    assert len(v2) == rulepush.STATS.size == (15 + len(rulepush.STATS_EXTRA)) * 8
+    assert rulepush.decode_stats(v2) == stats
+    # A later version appends values: this side reads what it knows and ignores the rest.
+    assert rulepush.decode_stats(v2 + struct.pack("=QQ", 77, 88)) == stats
+    with pytest.raises(ProtocolError):
+        rulepush.decode_stats(v1[:-8])
+
+
+async def _request(port: int, op: Op, seq: int, version: int) -> tuple[int, Op, int, int, bytes]:
+    """One raw request and its reply: (version, op, seq, count, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(header(op, seq, 0, 0, version=version))
+        await writer.drain()
+        reply_version, reply_op, reply_seq, count, length = rulepush.parse_versioned_header(
+            await asyncio.wait_for(reader.readexactly(HEADER.size), 5)
+        )
+        body = await reader.readexactly(length)
+        return reply_version, reply_op, reply_seq, count, body
+    finally:
+        writer.close()
+
+
+def test_the_agent_answers_each_slow_path_in_its_version() -> None:
+    async def scenario() -> None:
+        driver = DriverDouble()
+        driver.totals = GlobalCounters(rx_packets=9, reinject_errors=4)
+        async with served(driver) as (server, client, _):
+            # This version's client reads the counters version 2 added.
+            assert rulepush.VERSION == 2
+            stats = await client.stats()
+            assert (stats.counters.rx_packets, stats.counters.reinject_errors) == (9, 4)
+            # A version-1 slow path (connecting replaces the client) gets the 15-value
+            # reply it knows.
+            version, op, seq, count, body = await _request(server.port, Op.STATS, 5, version=1)
+            assert (version, op, seq, count, len(body)) == (1, Op.STATS_REPLY, 5, 15, 120)
+            assert rulepush.decode_stats(body).counters.rx_packets == 9
+
+    asyncio.run(scenario())
+
+
+def test_unsolicited_reports_follow_the_peers_version() -> None:
+    async def scenario() -> None:
+        driver = DriverDouble()
+        async with served(driver) as (server, _, _):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            try:
+                while not server.connected or server._session is None:
+                    await asyncio.sleep(0.01)
+                server.send_expired(*encode_rules(rules(1)))
+                first = rulepush.parse_versioned_header(await reader.readexactly(HEADER.size))
+                await reader.readexactly(first[4])
+                assert first[:2] == (1, Op.EXPIRED)  # nothing heard from the peer yet
+                writer.write(header(Op.STATS, 1, 0, 0, version=2))
+                reply = rulepush.parse_versioned_header(await reader.readexactly(HEADER.size))
+                await reader.readexactly(reply[4])
+                server.send_expired(*encode_rules(rules(1, first=5)))
+                second = rulepush.parse_versioned_header(await reader.readexactly(HEADER.size))
+                assert second[:2] == (2, Op.EXPIRED)
+            finally:
+                writer.close()
+
+    asyncio.run(scenario())

@@ -1172,6 +1172,14 @@ def test_driver_arms_punt_and_reinjects_translated_first_packets(
             time.sleep(0.01)
         totals = made.global_counters()
         assert (totals.reinjected, totals.dropped, totals.reinject_misses) == (1, 1, 1)
+        # a re-injection the relay refuses (another fast path's instance number)
+        slowpath.sendto(
+            encode_punt(PuntKind.REINJECT, 4, 21, packet), ("127.0.0.1", punt_target.reinject_port)
+        )
+        while made.global_counters().reinject_errors < 1 and time.monotonic() < deadline + 2:
+            time.sleep(0.01)
+        totals = made.global_counters()
+        assert (totals.reinject_errors, totals.forward_errors) == (1, 0)
         vpp.requests.clear()
         made.remove([snat().key])
         # packets of the flow go back to the punt path before VPP stops translating them

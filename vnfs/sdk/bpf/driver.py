@@ -18,6 +18,12 @@ are dropped and counted as punt_too_big). The driver switches transmit
 checksum offload off on the punt interface, so a punted packet whose L4
 checksum a local sender left to offload (CHECKSUM_PARTIAL, common on veth)
 gets it filled in before it leaves; the original setting comes back on close().
+
+Table maintenance may run on a second thread (`concurrent_maintenance`): BPF
+map operations are safe from several threads at once, so installs and
+removals go on while a scan walks a big table; the driver's own state takes
+short locks (its interface records, the scan maps one scan uses at a time,
+the cached table size).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
@@ -69,6 +76,7 @@ class BpfDriver(FastPathDriver):
     """The tc-BPF fast path of the namespace the agent runs in."""
 
     name = "bpf"
+    concurrent_maintenance = True
 
     def __init__(self, table_size: int = 1 << 20, object_path: Path | None = None) -> None:
         if not 1 <= table_size <= MAX_TABLE_SIZE:
@@ -102,11 +110,23 @@ class BpfDriver(FastPathDriver):
         self._punt: PuntTarget | None = None
         self._punt_checksum: tuple[str, bool] | None = None
         self._warnings: list[str] = []
+        self._state = threading.RLock()
+        """held by start, close, set_vrf, health and interfaces (the interface records)"""
+        self._scanning = threading.Lock()
+        """one table scan at a time: they share the scan maps"""
+        self._count = threading.Lock()
         self._entries: int | None = None
+        self._generation = 0
+        """bumped by every install and removal: a scan's count is cached only if no
+        change ran while it did"""
 
     # --- lifecycle --------------------------------------------------------------
 
     def start(self, interfaces: Sequence[Interface], punt: PuntTarget | None) -> None:
+        with self._state:
+            self._start(interfaces, punt)
+
+    def _start(self, interfaces: Sequence[Interface], punt: PuntTarget | None) -> None:
         if self._netns is None:
             self._netns = netns.open_current()
         with netns.entered(self._netns):
@@ -231,14 +251,19 @@ class BpfDriver(FastPathDriver):
         """Key flows entering on `interface` with `vrf` (e.g. a VPC id); 0 is the default."""
         if not 0 <= vrf <= 0xFFFF:
             raise DriverError(f"vrf {vrf} is outside 0..65535")
-        self._vrfs[interface] = vrf
-        current = self._interfaces.get(interface)
-        if current is not None:
-            self._require(self._iface_cfg).update(
-                layout.IFINDEX.pack(current.ifindex), layout.IFACE_CONFIG.pack(vrf, 0, 0)
-            )
+        with self._state:
+            self._vrfs[interface] = vrf
+            current = self._interfaces.get(interface)
+            if current is not None:
+                self._require(self._iface_cfg).update(
+                    layout.IFINDEX.pack(current.ifindex), layout.IFACE_CONFIG.pack(vrf, 0, 0)
+                )
 
     def close(self) -> None:
+        with self._state, self._scanning:
+            self._close()
+
+    def _close(self) -> None:
         errors: list[str] = []
         if self._netns is not None:
             try:
@@ -264,14 +289,15 @@ class BpfDriver(FastPathDriver):
         self._prog_fd = -1
         self.program_id = 0
         self._punt = None
-        self._entries = None
+        self._table_changed()
         if errors:
             raise DriverError("; ".join(errors))
 
     # --- rules ------------------------------------------------------------------
 
     def install(self, rules: Sequence[FlowRule]) -> int:
-        ifindex_of = {name: interface.ifindex for name, interface in self._interfaces.items()}
+        with self._state:
+            ifindex_of = {name: interface.ifindex for name, interface in self._interfaces.items()}
         try:
             keys, actions, count = encode_rules(rules, ifindex_of)
         except EncodingError as exc:
@@ -295,8 +321,10 @@ class BpfDriver(FastPathDriver):
         words = memoryview(stamped).cast("Q")
         stride = ACTION_SIZE // 8
         words[LAST_SEEN_OFFSET // 8 :: stride] = array("Q", [time.monotonic_ns()]) * count
-        self._entries = None
-        return flows.update_batch(keys, stamped, count, BATCH_CHUNK)
+        try:
+            return flows.update_batch(keys, stamped, count, BATCH_CHUNK)
+        finally:
+            self._table_changed()
 
     def remove(self, keys: Sequence[FlowKey]) -> int:
         if not keys:
@@ -305,8 +333,10 @@ class BpfDriver(FastPathDriver):
 
     def remove_encoded(self, keys: Buffer, count: int) -> int:
         """Delete packed keys (absent ones are skipped); returns how many were deleted."""
-        self._entries = None
-        return self._require(self._flows).delete_batch(keys, count, BATCH_CHUNK)
+        try:
+            return self._require(self._flows).delete_batch(keys, count, BATCH_CHUNK)
+        finally:
+            self._table_changed()
 
     def counters(self, keys: Sequence[FlowKey]) -> dict[FlowKey, RuleCounters]:
         flows = self._require(self._flows)
@@ -330,33 +360,43 @@ class BpfDriver(FastPathDriver):
         keys, values, count = self.age_out_encoded(now_ns)
         return [ExpiredRule(rule, counters) for rule, counters in self._decode(keys, values, count)]
 
-    def age_out_encoded(self, now_ns: int) -> tuple[bytes, bytes, int]:
+    def age_out_encoded(self, now_ns: int, limit: int | None = None) -> tuple[bytes, bytes, int]:
         """Remove the rules idle past their timeout at `now_ns`; return their records
         (keys, actions with final counters, count) undecoded, as EXPIRED carries them.
+        With `limit`, at most that many: the rest stay for the next call.
 
         The datapath's scan program (fp_scan) picks them in the kernel, so no record
-        that stays is copied out; they are deleted in batches of SCAN_SLOTS."""
+        that stays is copied out; they are deleted in batches of SCAN_SLOTS. Every
+        scan walks the whole table (a million entries take a few hundred ms)."""
         flows = self._require(self._flows)
+        budget = flows.max_entries if limit is None else max(limit, 0)
         keys: list[bytes] = []
         values: list[bytes] = []
-        total = 0
+        taken = deleted = 0
         entries: int | None = None
-        # Every round deletes what it hands over, so the loop is bounded.
-        for _ in range(flows.max_entries // layout.SCAN_SLOTS + 2):
-            present, expired, overflow = self._scan(now_ns, layout.SCAN_SLOTS)
-            entries = present if entries is None else entries
-            if not expired:
-                break
-            keys.append(self._require(self._scan_keys).read_array(expired))
-            values.append(self._require(self._scan_values).read_array(expired))
-            total += flows.delete_batch(keys[-1], expired, BATCH_CHUNK)
-            if not overflow:
-                break
+        with self._count:
+            generation, known = self._generation, self._entries
+        if known == 0:
+            return b"", b"", 0  # known empty: an idle fast path does not walk its table
+        with self._scanning:
+            # Every round deletes what it hands over, so the loop is bounded.
+            for _ in range(flows.max_entries // layout.SCAN_SLOTS + 2):
+                wanted = min(layout.SCAN_SLOTS, budget - taken)
+                present, expired, overflow = self._scan(now_ns, wanted)
+                entries = present if entries is None else entries
+                if not expired:
+                    break
+                keys.append(self._require(self._scan_keys).read_array(expired))
+                values.append(self._require(self._scan_values).read_array(expired))
+                deleted += flows.delete_batch(keys[-1], expired, BATCH_CHUNK)
+                taken += expired
+                if not overflow or taken >= budget:
+                    break
         # The datapath never adds or removes flows itself: the count stays exact until
         # the next install or remove.
-        self._entries = None if entries is None else entries - total
-        count = sum(len(chunk) for chunk in keys) // KEY_SIZE
-        return b"".join(keys), b"".join(values), count
+        if entries is not None:
+            self._cache_entries(generation, entries - deleted)
+        return b"".join(keys), b"".join(values), taken
 
     def _decode(
         self, keys: bytes, values: bytes, count: int
@@ -396,13 +436,42 @@ class BpfDriver(FastPathDriver):
     def table_entries(self) -> int:
         """Flows in the table: counted by the datapath's scan (no records copied out),
         or known exactly from the last scan if nothing was installed or removed since."""
-        if self._entries is None:
-            self._entries = self._scan(0, 0)[0]
-        return self._entries
+        with self._count:
+            cached, generation = self._entries, self._generation
+        if cached is not None:
+            return cached
+        with self._scanning:
+            entries = self._scan(0, 0)[0]
+        self._cache_entries(generation, entries)
+        return entries
+
+    def _cache_entries(self, generation: int, entries: int) -> None:
+        with self._count:
+            if self._generation == generation:
+                self._entries = entries
+
+    def _table_changed(self) -> None:
+        with self._count:
+            self._generation += 1
+            self._entries = None
 
     def health(self) -> Health:
-        if self._object is None or self._netns is None or self._flows is None:
-            return Health(healthy=False, detail="not started", table_capacity=self.table_size)
+        with self._state:
+            if self._object is None or self._netns is None or self._flows is None:
+                return Health(healthy=False, detail="not started", table_capacity=self.table_size)
+            capacity = self._flows.max_entries
+            problems, states, forwarding = self._link_health()
+        entries = self.table_entries()
+        return Health(
+            healthy=all(states.values()) and bool(states) and forwarding,
+            detail="; ".join(problems),
+            table_entries=entries,
+            table_capacity=capacity,
+            interfaces=states,
+        )
+
+    def _link_health(self) -> tuple[list[str], dict[str, bool], bool]:
+        assert self._netns is not None
         problems = [w for w in self._warnings if not w.startswith("IPv4 forwarding")]
         states: dict[str, bool] = {}
         with netns.entered(self._netns):
@@ -422,16 +491,13 @@ class BpfDriver(FastPathDriver):
                     problems.append(f"{name}: link down")
         if self._punt is None:
             problems.append("no punt target: misses are dropped")
-        entries = self.table_entries()
-        return Health(
-            healthy=all(states.values()) and bool(states) and forwarding,
-            detail="; ".join(problems),
-            table_entries=entries,
-            table_capacity=self._flows.max_entries,
-            interfaces=states,
-        )
+        return problems, states, forwarding
 
     def interfaces(self) -> list[Interface]:
+        with self._state:
+            return self._refreshed_interfaces()
+
+    def _refreshed_interfaces(self) -> list[Interface]:
         if self._netns is None:
             return []
         refreshed: list[Interface] = []
@@ -448,7 +514,8 @@ class BpfDriver(FastPathDriver):
         return refreshed
 
     def _names(self) -> dict[int, str]:
-        return {interface.ifindex: name for name, interface in self._interfaces.items()}
+        with self._state:
+            return {interface.ifindex: name for name, interface in self._interfaces.items()}
 
     @staticmethod
     def _require(value: Map | None) -> Map:

@@ -26,10 +26,20 @@ IFINDEX = struct.Struct("=I")
 OUTER_LEN = 36
 """outer IPv4 + UDP + 8-byte header added to punted and encapsulated packets"""
 
-GLOBAL_COUNTERS = tuple(field.name for field in fields(GlobalCounters))
-
 COUNTER_NAMES = (
-    *GLOBAL_COUNTERS,
+    "rx_packets",
+    "rx_bytes",
+    "hits",
+    "misses",
+    "punted",
+    "punt_errors",
+    "reinjected",
+    "reinject_misses",
+    "dropped",
+    "passed_to_host",
+    "forward_errors",
+    "tx_packets",
+    "tx_bytes",
     "rule_drops",
     "no_neighbour",
     "ttl_exceeded",
@@ -39,7 +49,13 @@ COUNTER_NAMES = (
     "punt_gso",
     "reinject_errors",
 )
-"""enum fp_counter, in order: GlobalCounters' fields, then the datapath's details"""
+"""enum fp_counter, in order"""
+
+GLOBAL_COUNTERS = tuple(field.name for field in fields(GlobalCounters))
+"""the datapath counters GlobalCounters carries (every driver reports them)"""
+
+DETAIL_COUNTERS = tuple(name for name in COUNTER_NAMES if name not in GLOBAL_COUNTERS)
+"""the datapath's counters beyond GlobalCounters"""
 
 COUNTERS = struct.Struct(f"={len(COUNTER_NAMES)}Q")
 """struct fp_counters, one per possible CPU"""

@@ -83,8 +83,9 @@ Where VPP differs from the rule model, and what the driver does about it:
   packet; packets of next-hop, interface, tunnel or drop rules are not
   re-injected (counted as forward_errors and dropped, respectively); the
   flow's next packet takes the rule in VPP.
-* Global counters: punt and re-injection counters come from the relay;
-  VPP's interface counters (stats segment) are not read, so rx/tx are 0.
+* Global counters: punt and re-injection counters come from the relay
+  (re-injected datagrams it cannot take count as reinject_errors); VPP's
+  interface counters (stats segment) are not read, so rx/tx are 0.
 * Batching: vpp_papi calls are one message each. The driver pipelines them
   in its asynchronous mode (`VppConnection.call_many`, `VppSettings.window`
   in flight), in phases because later objects need earlier replies
@@ -1083,7 +1084,8 @@ class VppDriver(FastPathDriver):
                 reinjected=relay.reinjected if relay else 0,
                 reinject_misses=self._reinject_misses,
                 dropped=self._dropped,
-                forward_errors=self._forward_errors + (relay.reinject_errors if relay else 0),
+                forward_errors=self._forward_errors,
+                reinject_errors=relay.reinject_errors if relay else 0,
             )
 
     def health(self) -> Health:
