@@ -18,7 +18,11 @@ forwarding throughput of the tc-BPF fast path, with the real agent and slow path
    hit only if it left after the first arrived. The same probes through plain
    kernel routing, before any agent starts, give the baseline; the fast path
    is measured with the default flow table capacity (1M) and with the least
-   capacity that holds the probe flows, whose per-heartbeat scan is short.
+   capacity that holds the probe flows, whose per-heartbeat scan is short;
+   the slow path sends each new flow's rules in an INSTALL datagram just
+   ahead of its packet (the default). A last phase has it push them over the
+   rule-push connection and wait for the ACK instead (the path a datapath
+   without INSTALL datagrams takes).
 3. Forwarding. Client -- middle -- server namespaces on veths, the middle one
    being a plain Linux bridge, plain kernel routing (no program), the fast path
    with the rules of the measured flows only (installed by the slow path on
@@ -260,7 +264,10 @@ def latency(tmp: Path, settings: Settings) -> dict[str, Any]:
     # The agent's per-heartbeat table scan walks every bucket, so its cost grows with
     # the capacity: the default one, and the least power of two that holds the phase's
     # rules (two per flow; they outlive the phase).
-    tables = (TABLE_SIZE, max(SMALL_TABLE, 1 << (2 * per_phase - 1).bit_length()))
+    small = max(SMALL_TABLE, 1 << (2 * per_phase - 1).bit_length())
+    # (table capacity, rules in INSTALL datagrams ahead of the packet): the default path,
+    # and for comparison the rule-push round trip through the agent.
+    tables = ((TABLE_SIZE, True), (small, True), (small, False))
     phases = 1 + len(tables)
     if PROBE_SPORTS + phases * per_phase > 0xFFFF:
         raise SystemExit("too many latency flows: one client port each, from 20000 up")
@@ -278,8 +285,11 @@ def latency(tmp: Path, settings: Settings) -> dict[str, Any]:
         for phase in range(phases):
             units: list[Process] = []
             if phase:
-                table = tables[phase - 1]
-                units = [lab.start_agent(table_size=str(table)), lab.start_slowpath()]
+                table, datagrams = tables[phase - 1]
+                units = [
+                    lab.start_agent(table_size=str(table)),
+                    lab.start_slowpath(datagram_installs=str(datagrams).lower()),
+                ]
                 lab.wait_connected(units[1])
             # The warm-up flows resolve neighbours and warm the caches.
             send_flows(lab, 2 * phase, seq, WARMUP_FLOWS, settings.flow_rate)
@@ -312,7 +322,8 @@ def latency(tmp: Path, settings: Settings) -> dict[str, Any]:
         every = range(runs[0].start, runs[-1].stop)
         entry = {
             "label": _phase_label(phase, tables),
-            "table_size": tables[phase - 1] if phase else None,
+            "table_size": tables[phase - 1][0] if phase else None,
+            "datagram_installs": tables[phase - 1][1] if phase else None,
             **_latencies(probes, every, 2 * phase),
             "runs": [_latencies(probes, run, 2 * phase) for run in runs],
         }
@@ -329,10 +340,12 @@ def latency(tmp: Path, settings: Settings) -> dict[str, Any]:
     return result
 
 
-def _phase_label(phase: int, tables: Sequence[int]) -> str:
+def _phase_label(phase: int, tables: Sequence[tuple[int, bool]]) -> str:
     if phase == 0:
         return "kernel routing, no program"
-    return f"fast path, table of {_count(tables[phase - 1])} rules"
+    table, datagrams = tables[phase - 1]
+    delivery = "" if datagrams else ", rules pushed (no INSTALL datagram)"
+    return f"fast path, table of {_count(table)} rules{delivery}"
 
 
 def _count(value: int) -> str:

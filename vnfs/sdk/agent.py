@@ -82,7 +82,7 @@ AGE_SLICE = 65536
 _DATAPATH_COUNTERS = tuple(field.name for field in fields(GlobalCounters))
 _COUNTER_HELP = {
     **{name: f"datapath {name.replace('_', ' ')}" for name in _DATAPATH_COUNTERS},
-    "rules_installed": "rules installed by the slow path",
+    "rules_installed": "rules installed by the slow path (pushed, or in INSTALL datagrams)",
     "rules_removed": "rules removed by the slow path",
     "rules_expired": "rules aged out",
     "expired_unreported": "aged-out rules dropped before a slow path could hear of them",
@@ -376,6 +376,7 @@ class Agent:
             punt_address=self.punt_address.ip,
             rulepush_port=self.server.port,
             reinject_port=self.settings.reinject_port,
+            datagram_installs=self.driver.datagram_installs,
             interfaces=tuple(discovery.InterfaceInfo.of(i) for i in self.interfaces),
         )
 
@@ -492,7 +493,7 @@ class Agent:
         self.datapath = datapath
         counts = {name: datapath.get(name, 0) for name in _DATAPATH_COUNTERS}
         counts |= {
-            "rules_installed": self.server.installed,
+            "rules_installed": self.server.installed + datapath.get("datagram_rules", 0),
             "rules_removed": self.server.removed,
             "rules_expired": self.expired,
             "expired_unreported": self.server.expired_dropped,

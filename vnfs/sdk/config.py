@@ -142,6 +142,11 @@ class RuntimeSettings(BaseModel):
     """slow path: punted packets waiting for the logic; more are dropped and counted"""
     max_inflight_batches: int = Field(default=64, ge=1, le=4096)
     """slow path: unacknowledged batches per fast path before punt processing waits"""
+    datagram_installs: bool = True
+    """slow path: send a new flow's rules to a fast path that takes them (the tc-BPF one)
+    in an INSTALL datagram just before re-injecting its packet, instead of pushing them
+    over the rule-push connection and waiting for the ACK (a round trip through the
+    agent)"""
     ip_forward: bool = True
     """fast path: enable IPv4 forwarding in the unit's network namespace"""
 

@@ -11,8 +11,9 @@ never parses anything but punt headers):
 * REGISTER, fast path -> slow path: sent to the slow path's control port
   (7702) when an ANNOUNCE arrives and then every heartbeat. It says who the
   fast path is (replica index and an epoch that changes whenever the agent
-  starts with an empty table), its interfaces, and where its rule-push server
-  (TCP) and re-inject port listen. The slow path connects to the rule-push
+  starts with an empty table), its interfaces, where its rule-push server
+  (TCP) and re-inject port listen, and whether its datapath takes INSTALL
+  datagrams. The slow path connects to the rule-push
   port; a fast path whose REGISTERs stop has left.
 
 A fast path configured with an explicit slow path address (VIMs without L2
@@ -119,6 +120,8 @@ class Register(_Message):
     reinject_port: Port
     byte_order: Literal["little", "big"] = sys.byteorder
     """rule records are in host order (the BPF map's); both ends must agree"""
+    datagram_installs: bool = False
+    """the datapath takes INSTALL datagrams on the re-inject port (`vnfs.sdk.encoding`)"""
     interfaces: tuple[InterfaceInfo, ...] = Field(max_length=MAX_INTERFACES)
 
 

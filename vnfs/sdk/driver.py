@@ -103,6 +103,12 @@ class FastPathDriver(ABC):
     first (so a long table scan does not hold up rule installs). False: every method
     is called from one thread."""
 
+    datagram_installs: ClassVar[bool] = False
+    """True if the datapath takes INSTALL datagrams (`vnfs.sdk.encoding.PuntKind.INSTALL`)
+    from the slow path on its re-inject port and puts their rules in its table itself,
+    counting the flows it adds as the datapath counter `datagram_added` (so
+    `table_entries` stays right)."""
+
     @abstractmethod
     def start(self, interfaces: Sequence[Interface], punt: PuntTarget | None) -> None:
         """Attach to the data interfaces and arm the punt path; repeatable."""

@@ -363,10 +363,30 @@ class PuntKind(IntEnum):
     """fast path -> slow path: no rule matched this packet"""
     REINJECT = 2
     """slow path -> fast path: forward this packet again, now that its rule is installed"""
+    INSTALL = 3
+    """slow path -> fast path: put these rules in the table (the header's ifindex field holds
+    their count; each record a key, then an action). Sent just before the REINJECT of a new
+    flow's first packet to a datapath that takes them (the tc-BPF one), it spares that packet
+    the round trip through the agent."""
+
+
+INSTALL_MAX_RULES = 8
+"""rules one INSTALL datagram carries at most (832 bytes of records)"""
 
 
 def encode_punt(kind: PuntKind, instance: int, ifindex: int, packet: bytes) -> bytes:
     return PUNT_HEADER.pack(PUNT_VERSION, int(kind), instance, ifindex) + packet
+
+
+def encode_install(instance: int, keys: Sequence[bytes], actions: Sequence[bytes]) -> bytes:
+    """An INSTALL datagram's payload: encoded keys and their actions, record by record."""
+    count = len(keys)
+    if not 1 <= count <= INSTALL_MAX_RULES or len(actions) != count:
+        raise EncodingError(
+            f"an INSTALL datagram carries 1..{INSTALL_MAX_RULES} rules, not {count}"
+        )
+    records = [part for pair in zip(keys, actions, strict=True) for part in pair]
+    return PUNT_HEADER.pack(PUNT_VERSION, PuntKind.INSTALL, instance, count) + b"".join(records)
 
 
 def decode_punt(datagram: bytes | memoryview) -> tuple[PuntKind, int, int, memoryview]:
@@ -376,6 +396,8 @@ def decode_punt(datagram: bytes | memoryview) -> tuple[PuntKind, int, int, memor
     version, kind, instance, ifindex = PUNT_HEADER.unpack_from(datagram)
     if version != PUNT_VERSION:
         raise EncodingError(f"punt header version {version}, expected {PUNT_VERSION}")
+    if kind == PuntKind.INSTALL:
+        raise EncodingError("an INSTALL datagram carries rules, not a packet")
     if kind not in (PuntKind.MISS, PuntKind.REINJECT):
         raise EncodingError(f"unknown punt kind {kind}")
     return PuntKind(kind), instance, ifindex, memoryview(datagram)[PUNT_HEADER.size :]

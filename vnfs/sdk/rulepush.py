@@ -38,6 +38,11 @@ working), and sends EXPIRED, which is the same in both, as version 1 until
 the peer has shown its version. The two versions differ only in STATS_REPLY.
 A version-1 agent refuses version-2 frames: update agents before slow paths.
 
+A new flow's few rules do not need this connection when the datapath takes
+INSTALL datagrams (REGISTER says so): the slow path sends them on the punt
+link just ahead of the flow's re-injected packet (`vnfs.sdk.slowpath`), which
+spares that packet a round trip through the agent. Everything else goes here.
+
 Keys and actions use the `vnfs.sdk.encoding` layout.
 An INSTALL body is exactly what `encode_rules` produces and what
 `FastPathDriver.install_encoded` (a BPF batch update) takes, so the agent

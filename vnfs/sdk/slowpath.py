@@ -19,15 +19,19 @@ concurrently):
   (`on_fastpath_left`). Punts from a fast path are dropped until this sync is
   done;
 * reads punted packets into a bounded queue (full: dropped and counted), and
-  for each calls `on_new_flow`; the rules go into the fast path's current
-  batch, pushed when it holds `push_batch` rules, when its oldest rule waited
-  `push_delay` (checked as packets are handled), or when no punted packet is
-  waiting and the fast path has no batch in flight (then as soon as that
-  batch's ACK arrives): at low load every flow is pushed at once, under load
-  batches grow to what a round trip accumulates. When the fast path ACKs a
-  batch, its packets are re-injected (UDP to the fast path's re-inject port,
-  punt kind REINJECT); a batch that fails drops them. No rules: the packet is
-  dropped;
+  for each calls `on_new_flow`. A fast path whose datapath takes INSTALL
+  datagrams (the tc-BPF one) gets a new flow's rules in one, sent just before
+  the packet is re-injected, both on the punt link, with no wait for an
+  acknowledgement; if either is lost, the flow's next packet is punted and
+  decided again. Otherwise (or with more rules than a datagram carries) the
+  rules go into the fast path's current batch, pushed when it holds
+  `push_batch` rules, when its oldest rule waited `push_delay` (checked as
+  packets are handled), or when no punted packet is waiting and the fast path
+  has no batch in flight (then as soon as that batch's ACK arrives): at low
+  load every flow is pushed at once, under load batches grow to what a round
+  trip accumulates. When the fast path ACKs a batch, its packets are
+  re-injected (UDP to the fast path's re-inject port, punt kind REINJECT); a
+  batch that fails drops them. No rules: the packet is dropped;
 * a packet of a flow whose rules are still on their way joins their batch
   instead of asking the logic again. A packet punted before its flow's rules
   landed may still reach `on_new_flow` after they did: the logic must answer
@@ -62,10 +66,12 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from vnfs.sdk import discovery
 from vnfs.sdk.config import ConfigError, UnitConfig, UnitConfigT, fail, load_or_exit
 from vnfs.sdk.encoding import (
+    INSTALL_MAX_RULES,
     EncodingError,
     PuntKind,
     decode_punt,
     encode_action,
+    encode_install,
     encode_key,
     encode_punt,
     iter_rules,
@@ -151,6 +157,10 @@ class FastPathState:
     deferred_expired: list[tuple[bytes, bytes, int]] = field(default_factory=list)
     table_entries: int = 0
 
+    datagram_installs: bool = False
+    """new flows' rules go in INSTALL datagrams (the fast path takes them and the
+    runtime's settings allow it), not in rule-push batches"""
+
     @property
     def address(self) -> tuple[str, int]:
         return str(self.registration.punt_address), self.registration.reinject_port
@@ -199,8 +209,9 @@ class SlowPath:
         self.fastpaths: dict[int, FastPathState] = {}
         self.queue: deque[tuple[bytes, str]] = deque()
         self.counts: dict[str, int] = dict.fromkeys(
-            ("punted", "new_flows", "rules_pushed", "rules_installed", "rules_removed",
-             "rules_expired", "reinjected", "coalesced", "push_errors", "batches"),
+            ("punted", "new_flows", "rules_pushed", "rules_installed", "rules_sent_in_datagrams",
+             "rules_removed", "rules_expired", "reinjected", "coalesced", "push_errors",
+             "batches"),
             0,
         )  # fmt: skip
         self.drops: dict[str, int] = {}
@@ -393,6 +404,7 @@ class SlowPath:
             last_heard=now,
             window=asyncio.Semaphore(self.settings.max_inflight_batches),
             sync_mode=mode,
+            datagram_installs=registration.datagram_installs and self.settings.datagram_installs,
         )
         self.fastpaths[registration.instance] = fp
         self._start_sync(fp)
@@ -602,6 +614,10 @@ class SlowPath:
             self._drop("bad_rules")
             return
         self.counts["new_flows"] += 1
+        if fp.datagram_installs and len(rules) <= INSTALL_MAX_RULES:
+            keys = [encode_key(rule.key) for rule in rules]
+            self._install_and_reinject(fp, keys, actions, ifindex, parsed.data)
+            return
         batch = fp.batch
         if batch is not None and len(batch.keys) + len(rules) > MAX_RECORDS:
             await self._flush(fp)
@@ -676,6 +692,27 @@ class SlowPath:
         self._settle_keys(fp, batch)
         self._reinject(fp, batch)
 
+    def _install_and_reinject(
+        self, fp: FastPathState, keys: list[bytes], actions: list[bytes], ifindex: int, data: bytes
+    ) -> None:
+        """The flow's rules in an INSTALL datagram, its packet right behind: both take the
+        same path to the fast path, so the packet finds its rules. Unacknowledged: if the
+        datagram is lost, the flow's next packet is punted again and decided again."""
+        sock = self._punt_socket
+        if sock is None:
+            self._drop("reinject_failed")
+            return
+        try:
+            sock.sendto(encode_install(fp.info.instance, keys, actions), fp.address)
+        except OSError as exc:
+            self._drop("push_failed")
+            self._drop_note(
+                f"install{fp.info.instance}", f"INSTALL to fast path {fp.info.instance}: {exc}"
+            )
+            return
+        self.counts["rules_sent_in_datagrams"] += len(keys)
+        self._send_reinject(sock, fp, ifindex, data)
+
     def _fail_batch(self, fp: FastPathState, batch: _Batch, reason: str) -> None:
         self.counts["push_errors"] += 1
         self._drop("push_failed", len(batch.packets))
@@ -694,14 +731,18 @@ class SlowPath:
         if sock is None or self.fastpaths.get(fp.info.instance) is not fp:
             self._drop("reinject_failed", len(batch.packets))
             return
-        target, instance = fp.address, fp.info.instance
         for ifindex, data in batch.packets:
-            try:
-                sock.sendto(encode_punt(PuntKind.REINJECT, instance, ifindex, data), target)
-            except OSError:
-                self._drop("reinject_failed")
-                continue
-            self.counts["reinjected"] += 1
+            self._send_reinject(sock, fp, ifindex, data)
+
+    def _send_reinject(
+        self, sock: socket.socket, fp: FastPathState, ifindex: int, data: bytes
+    ) -> None:
+        try:
+            sock.sendto(encode_punt(PuntKind.REINJECT, fp.info.instance, ifindex, data), fp.address)
+        except OSError:
+            self._drop("reinject_failed")
+            return
+        self.counts["reinjected"] += 1
 
     # expiry
 
@@ -821,6 +862,7 @@ _COUNTER_HELP = {
     "new_flows": "new flows the logic decided rules for",
     "rules_pushed": "rules sent to fast paths",
     "rules_installed": "rules fast paths acknowledged",
+    "rules_sent_in_datagrams": "rules sent in INSTALL datagrams, ahead of their flow's packet",
     "rules_removed": "rules removed after expiry reports",
     "rules_expired": "rules fast paths reported aged out",
     "reinjected": "packets re-injected after their rules were installed",

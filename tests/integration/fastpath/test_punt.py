@@ -22,10 +22,21 @@ from tests.integration.fastpath.topology import (
     SLOWPATH,
     SLOWPATH_PORT,
     Lab,
+    wait_for,
 )
 from vnfs.sdk.bpf import netns
 from vnfs.sdk.bpf.driver import BpfDriver
-from vnfs.sdk.encoding import PuntKind, decode_punt, encode_punt
+from vnfs.sdk.encoding import (
+    ACTION_SIZE,
+    KEY_SIZE,
+    PUNT_HEADER,
+    PuntKind,
+    decode_punt,
+    encode_action,
+    encode_install,
+    encode_key,
+    encode_punt,
+)
 from vnfs.sdk.flow import Count, FlowKey, FlowRule, Forward, Protocol
 
 
@@ -153,6 +164,93 @@ def test_malformed_reinject_is_dropped(lab: Lab, driver: BpfDriver):
     server.bind((SERVER, 5104))
     assert nothing_arrives(server)
     assert driver.datapath_counters()["reinject_errors"] == 2
+
+
+def install_datagram(rules: list[FlowRule], instance: int = INSTANCE) -> bytes:
+    keys = [encode_key(rule.key) for rule in rules]
+    return encode_install(instance, keys, [encode_action(rule, {}) for rule in rules])
+
+
+def test_an_install_datagram_puts_its_rules_in_the_table_before_the_reinject(
+    lab: Lab, driver: BpfDriver
+):
+    """The slow path's fast lane: rules in a datagram, then the packet right behind them."""
+    punts = slow_path(lab)
+    server = lab.socket(lab.server)
+    server.bind((SERVER, 5105))
+    client = lab.socket(lab.client)
+    client.bind((CLIENT, 40105))
+    client.sendto(b"first", (SERVER, 5105))
+    _, instance, ifindex, packet = decode_punt(punts.recv(4096))
+    out, back = forward_both_ways(Protocol.UDP, 40105, 5105)
+    stale = FlowRule(back.key, (Forward(), Count()), cookie=7)
+    driver.install([stale])  # an older rule for one key: replaced, not added
+
+    punts.sendto(install_datagram([out, back], instance), (FP_PUNT, REINJECT_PORT))
+    punts.sendto(
+        encode_punt(PuntKind.REINJECT, instance, ifindex, bytes(packet)), (FP_PUNT, REINJECT_PORT)
+    )
+    assert server.recvfrom(100) == (b"first", (CLIENT, 40105))
+    client.sendto(b"second", (SERVER, 5105))
+    assert server.recv(100) == b"second"
+    server.sendto(b"answer", (CLIENT, 40105))
+    assert client.recv(100) == b"answer"
+
+    counters = driver.counters([out.key, back.key])
+    assert (counters[out.key].packets, counters[back.key].packets) == (2, 1)
+    assert {rule.key: rule.cookie for rule, _ in driver.dump()} == {out.key: 0, back.key: 0}
+    details = driver.datapath_counters()
+    assert (details["datagram_rules"], details["datagram_added"]) == (2, 1)
+    assert details["datagram_errors"] == 0
+    assert driver.table_entries() == 2, "rules the datapath added count as table entries"
+    totals = driver.global_counters()
+    assert (totals.punted, totals.reinjected, totals.reinject_misses, totals.dropped) == (
+        1, 1, 0, 0,
+    )  # fmt: skip
+
+
+def test_a_datagram_installed_rule_starts_with_fresh_counters_and_ages_out(
+    lab: Lab, driver: BpfDriver
+):
+    rule = FlowRule(
+        FlowKey(IPv4Address(CLIENT), IPv4Address(SERVER), 40106, 5106, Protocol.UDP),
+        (Forward(), Count()),
+        idle_timeout=1,
+    )
+    keys = [encode_key(rule.key)]
+    action = bytearray(encode_action(rule, {}))
+    action[56:ACTION_SIZE] = b"\xff" * (ACTION_SIZE - 56)  # counters a sender made up
+    punts = slow_path(lab)
+    punts.sendto(encode_install(INSTANCE, keys, [bytes(action)]), (FP_PUNT, REINJECT_PORT))
+    assert wait_for(lambda: driver.table_entries() == 1)
+    counters = driver.counters([rule.key])[rule.key]
+    assert (counters.packets, counters.bytes) == (0, 0)
+    assert counters.last_seen_ns > 0
+    assert driver.age_out(counters.last_seen_ns + 500_000_000) == []
+    expired = driver.age_out(counters.last_seen_ns + 2_000_000_000)
+    assert [item.rule.key for item in expired] == [rule.key]
+    assert driver.table_entries() == 0
+
+
+def test_install_datagrams_only_from_the_slow_path_for_this_instance(lab: Lab, driver: BpfDriver):
+    rule = forward_both_ways(Protocol.UDP, 40107, 5107)[0]
+    good = install_datagram([rule])
+    records = good[PUNT_HEADER.size :]
+    punts = slow_path(lab)
+    other_instance = install_datagram([rule], INSTANCE + 1)
+    too_many = PUNT_HEADER.pack(1, PuntKind.INSTALL, INSTANCE, 9) + records * 9
+    count_mismatch = PUNT_HEADER.pack(1, PuntKind.INSTALL, INSTANCE, 2) + records
+    truncated = good[: PUNT_HEADER.size + KEY_SIZE]
+    for datagram in (other_instance, too_many, count_mismatch, truncated):
+        punts.sendto(datagram, (FP_PUNT, REINJECT_PORT))
+    # Another address on the slow path's link (anyone on the punt link but the slow path).
+    lab.ip(lab.slowpath, "address", "add", "10.11.9.3/24", "dev", "sp0")
+    stranger = lab.socket(lab.slowpath)
+    stranger.bind(("10.11.9.3", 0))
+    stranger.sendto(good, (FP_PUNT, REINJECT_PORT))
+    assert wait_for(lambda: driver.datapath_counters()["datagram_errors"] == 5)
+    assert driver.table_entries() == 0
+    assert driver.datapath_counters()["datagram_rules"] == 0
 
 
 def test_control_traffic_on_the_punt_link_reaches_the_unit(lab: Lab, driver: BpfDriver):

@@ -208,8 +208,9 @@ class Lab:
         }
         return self._start(name, "fp", [sys.executable, "-m", "vnfs.sdk.agent"], env)
 
-    def start_slowpath(self, name: str, events: Path) -> Unit:
+    def start_slowpath(self, name: str, events: Path, *, datagram_installs: bool = True) -> Unit:
         env = {
+            "VNF_SDK_DATAGRAM_INSTALLS": "true" if datagram_installs else "false",
             "VNF_INSTANCE_ID": self.instance_id,
             "VNF_UNIT": "slowpath",
             "VNF_VDU_ID": "slowpath",
@@ -356,11 +357,14 @@ def connected(lab: Lab) -> None:
     )
 
 
+@pytest.mark.parametrize("delivery", ["datagram", "rule-push"])
 def test_a_flow_is_punted_once_then_forwarded_by_its_rules_until_it_expires(
-    lab: Lab, open_flow: Callable[[int, int], Flow]
+    lab: Lab, open_flow: Callable[[int, int], Flow], delivery: str
 ) -> None:
+    """New flows' rules reach the tc-BPF datapath in INSTALL datagrams ahead of their
+    packet by default, or over the rule-push connection when the slow path is told so."""
     log = lab.tmp / "events.jsonl"
-    slowpath = lab.start_slowpath("slowpath", log)
+    slowpath = lab.start_slowpath("slowpath", log, datagram_installs=delivery == "datagram")
     agent = lab.start_agent()
     connected(lab)
     assert ("joined", {"instance": INSTANCE, "epoch": events(log)[0][1]["epoch"]}) in events(log)
@@ -383,6 +387,10 @@ def test_a_flow_is_punted_once_then_forwarded_by_its_rules_until_it_expires(
     assert fastpath["vnf_fastpath_rules_installed_total"] == 2.0
     assert names(log).count("new_flow") == 1
     wait_for(lambda: lab.metrics(SP_MGMT).get("vnf_slowpath_reinjected_total") == 1.0)
+    slow = lab.metrics(SP_MGMT)
+    by_datagram = 2.0 if delivery == "datagram" else 0.0
+    assert slow["vnf_slowpath_rules_sent_in_datagrams_total"] == by_datagram
+    assert slow["vnf_slowpath_rules_pushed_total"] == 2.0 - by_datagram
 
     # A flow whose rules idle out: the fast path reports them, the logic forgets it.
     short = open_flow(40001, SHORT_PORT)

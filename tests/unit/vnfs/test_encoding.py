@@ -23,6 +23,7 @@ from vnfs.sdk.bpf import layout
 from vnfs.sdk.driver import GlobalCounters
 from vnfs.sdk.encoding import (
     ACTION_SIZE,
+    INSTALL_MAX_RULES,
     KEY_SIZE,
     ActionFlag,
     EncodingError,
@@ -31,6 +32,7 @@ from vnfs.sdk.encoding import (
     decode_key,
     decode_punt,
     encode_action,
+    encode_install,
     encode_key,
     encode_keys,
     encode_punt,
@@ -213,7 +215,7 @@ def test_mismatched_batch_arrays_are_refused():
 
 def test_punt_datagrams_round_trip():
     packet = bytes(range(20)) + b"payload"
-    for kind in PuntKind:
+    for kind in (PuntKind.MISS, PuntKind.REINJECT):
         datagram = encode_punt(kind, 7, 0x01020304, packet)
         assert datagram[:8] == bytes([1, int(kind), 0, 7, 1, 2, 3, 4])
         decoded_kind, instance, ifindex, inner = decode_punt(datagram)
@@ -225,12 +227,36 @@ def test_punt_datagrams_round_trip():
     [
         (bytes([1, 1, 0, 0, 0, 0, 0, 1]) + bytes(19), "too short"),
         (bytes([2, 1, 0, 0, 0, 0, 0, 1]) + bytes(20), "version 2"),
-        (bytes([1, 3, 0, 0, 0, 0, 0, 1]) + bytes(20), "unknown punt kind 3"),
+        (bytes([1, 3, 0, 0, 0, 0, 0, 1]) + bytes(104), "INSTALL datagram carries rules"),
+        (bytes([1, 4, 0, 0, 0, 0, 0, 1]) + bytes(20), "unknown punt kind 4"),
     ],
 )
 def test_bad_punt_datagrams_are_refused(datagram: bytes, message: str):
     with pytest.raises(EncodingError, match=message):
         decode_punt(datagram)
+
+
+def test_an_install_datagram_carries_its_rules_record_by_record():
+    rules = [
+        FlowRule(FlowKey(IPv4Address("10.0.0.1"), IPv4Address("192.0.2.9"), port, 53, Protocol.UDP),
+                 (Forward(),))
+        for port in (1000, 1001, 1002)
+    ]  # fmt: skip
+    keys = [encode_key(rule.key) for rule in rules]
+    actions = [encode_action(rule, {}) for rule in rules]
+    datagram = encode_install(5, keys, actions)
+    assert datagram[:8] == bytes([1, int(PuntKind.INSTALL), 0, 5, 0, 0, 0, 3])
+    records = datagram[8:]
+    assert len(records) == 3 * (KEY_SIZE + ACTION_SIZE)
+    for index, (key, action) in enumerate(zip(keys, actions, strict=True)):
+        record = records[index * (KEY_SIZE + ACTION_SIZE) : (index + 1) * (KEY_SIZE + ACTION_SIZE)]
+        assert record == key + action
+
+
+@pytest.mark.parametrize("count", [0, INSTALL_MAX_RULES + 1])
+def test_an_install_datagram_has_room_for_a_few_rules(count: int):
+    with pytest.raises(EncodingError, match=f"1..{INSTALL_MAX_RULES} rules, not {count}"):
+        encode_install(1, [bytes(KEY_SIZE)] * count, [bytes(ACTION_SIZE)] * count)
 
 
 # --- the C header --------------------------------------------------------------
@@ -255,7 +281,7 @@ STRUCTS = {
 CONSTANTS = [
     "ACT_REWRITE_SRC", "ACT_REWRITE_DST", "ACT_REWRITE_SPORT", "ACT_REWRITE_DPORT",
     "ACT_FORWARD", "ACT_ENCAP", "ACT_DROP", "ACT_COUNT", "PUNT_VERSION", "PUNT_KIND_MISS",
-    "PUNT_KIND_REINJECT", "FP_COUNTER_MAX", "SCAN_SLOTS",
+    "PUNT_KIND_REINJECT", "PUNT_KIND_INSTALL", "INSTALL_MAX_RULES", "FP_COUNTER_MAX", "SCAN_SLOTS",
 ]  # fmt: skip
 
 
@@ -335,6 +361,8 @@ def test_flags_and_punt_constants_match_the_header(c_layout: dict[str, list[int]
     assert c_layout["PUNT_VERSION"][0] == encoding.PUNT_VERSION
     assert c_layout["PUNT_KIND_MISS"][0] == PuntKind.MISS
     assert c_layout["PUNT_KIND_REINJECT"][0] == PuntKind.REINJECT
+    assert c_layout["PUNT_KIND_INSTALL"][0] == PuntKind.INSTALL
+    assert c_layout["INSTALL_MAX_RULES"][0] == encoding.INSTALL_MAX_RULES
     assert c_layout["punt_header"][0] == encoding.PUNT_HEADER.size
     assert _offsets(encoding.PUNT_HEADER.format.lstrip("!")) == _c_fields(c_layout, "punt_header")
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,19 @@ from tests.unit.vnfs.runtime_support import (
 from vnfs.sdk import discovery
 from vnfs.sdk.agent import Agent
 from vnfs.sdk.driver import TableFull
-from vnfs.sdk.encoding import PuntKind, decode_punt, encode_punt
-from vnfs.sdk.flow import FlowKey, Protocol
+from vnfs.sdk.encoding import (
+    ACTION_SIZE,
+    INSTALL_MAX_RULES,
+    KEY_SIZE,
+    PUNT_HEADER,
+    PuntKind,
+    decode_key,
+    decode_punt,
+    encode_punt,
+)
+from vnfs.sdk.flow import FlowKey, FlowRule, Forward, Protocol
 from vnfs.sdk.slowpath import SlowPath
+from vnfs.sdk.vnf import Packet
 
 pytestmark = pytest.mark.timeout(90)
 HEARTBEAT = 0.2
@@ -97,7 +107,9 @@ class Lab:
         self.runner.stop()
         self.runner = None
 
-    def start_fastpath(self, replica: int = 2, epoch: str | None = None) -> FastPath:
+    def start_fastpath(
+        self, replica: int = 2, epoch: str | None = None, driver: DriverDouble | None = None
+    ) -> FastPath:
         address = f"{self.subnet}.{10 + replica}"
         config = unit_config(
             instance_id=self.instance_id,
@@ -108,7 +120,7 @@ class Lab:
             tmp=self.tmp,
             heartbeat=HEARTBEAT,
         )
-        driver = DriverDouble()
+        driver = driver or DriverDouble()
         agent = Agent(config, driver)
         if epoch is not None:
             agent.epoch = epoch
@@ -185,11 +197,78 @@ def key_of(sport: int = 40000, dport: int = 53) -> FlowKey:
     return FlowKey(SRC, DST, sport, dport, Protocol.UDP)
 
 
-def started(lab: Lab, logic: ForwardLogic | None = None, **sdk: Any) -> FastPath:
+def started(
+    lab: Lab, logic: ForwardLogic | None = None, driver: DriverDouble | None = None, **sdk: Any
+) -> FastPath:
     lab.start_slowpath(logic, **sdk)
-    fastpath = lab.start_fastpath()
+    fastpath = lab.start_fastpath(driver=driver)
     wait_until(lambda: lab.ready(), what="the fast path to be in sync")
     return fastpath
+
+
+class DatagramDriverDouble(DriverDouble):
+    """A datapath that takes INSTALL datagrams (the test's socket receives them)."""
+
+    datagram_installs = True
+
+
+@dataclass
+class ManyRulesLogic(ForwardLogic):
+    """Forwards every new flow with INSTALL_MAX_RULES + 1 rules: more than one INSTALL
+    datagram carries."""
+
+    def on_new_flow(self, packet: Packet) -> Sequence[FlowRule]:
+        rules = list(super().on_new_flow(packet))
+        key = packet.key
+        extra = [
+            FlowRule(FlowKey(key.src, key.dst, key.sport, 1000 + n, key.proto), (Forward(),))
+            for n in range(INSTALL_MAX_RULES - 1)
+        ]
+        return rules + extra
+
+
+def received(fastpath: FastPath) -> tuple[int, int, int, bytes]:
+    """The next datagram on the datapath's socket: (kind, instance, ifindex or count, rest)."""
+    data = fastpath.datapath.recv(65535)
+    kind, instance, word = data[1], int.from_bytes(data[2:4]), int.from_bytes(data[4:8])
+    return kind, instance, word, data[PUNT_HEADER.size :]
+
+
+def test_a_new_flows_rules_go_in_an_install_datagram_ahead_of_its_packet(lab: Lab) -> None:
+    fastpath = started(lab, driver=DatagramDriverDouble())
+    packet = flow_packet(40100)
+    lab.punt(fastpath, packet, ifindex=1)
+    kind, instance, count, records = received(fastpath)
+    assert (kind, instance, count) == (PuntKind.INSTALL, 2, 2)
+    record = KEY_SIZE + ACTION_SIZE
+    keys = {decode_key(records[i * record : i * record + KEY_SIZE]) for i in range(count)}
+    assert keys == {key_of(40100), key_of(40100).reversed()}
+    assert lab.reinjected(fastpath) == (PuntKind.REINJECT, 2, 1, packet)
+    counts = lab.counts()
+    assert (counts["rules_sent_in_datagrams"], counts["rules_pushed"], counts["batches"]) == (
+        2, 0, 0,
+    )  # fmt: skip
+    assert counts["reinjected"] == 1
+    assert fastpath.driver.install_calls == 0, "nothing went over the rule-push connection"
+
+
+def test_install_datagrams_can_be_turned_off(lab: Lab) -> None:
+    fastpath = started(lab, driver=DatagramDriverDouble(), datagram_installs=False)
+    lab.punt(fastpath, flow_packet(40101))
+    assert lab.reinjected(fastpath)[0] == PuntKind.REINJECT
+    assert fastpath.driver.keys() == {key_of(40101), key_of(40101).reversed()}
+    assert lab.counts()["rules_sent_in_datagrams"] == 0
+
+
+def test_more_rules_than_a_datagram_carries_are_pushed(lab: Lab) -> None:
+    fastpath = started(lab, ManyRulesLogic(), driver=DatagramDriverDouble())
+    lab.punt(fastpath, flow_packet(40102))
+    assert lab.reinjected(fastpath)[0] == PuntKind.REINJECT  # no INSTALL came first
+    assert len(fastpath.driver.keys()) == INSTALL_MAX_RULES + 1
+    counts = lab.counts()
+    assert (counts["rules_sent_in_datagrams"], counts["rules_installed"]) == (
+        0, INSTALL_MAX_RULES + 1,
+    )  # fmt: skip
 
 
 def test_a_new_flow_is_decided_installed_and_reinjected(lab: Lab) -> None:

@@ -77,6 +77,7 @@ class BpfDriver(FastPathDriver):
 
     name = "bpf"
     concurrent_maintenance = True
+    datagram_installs = True
 
     def __init__(self, table_size: int = 1 << 20, object_path: Path | None = None) -> None:
         if not 1 <= table_size <= MAX_TABLE_SIZE:
@@ -116,6 +117,8 @@ class BpfDriver(FastPathDriver):
         """one table scan at a time: they share the scan maps"""
         self._count = threading.Lock()
         self._entries: int | None = None
+        self._entries_added = 0
+        """the datapath's datagram_added counter when _entries was counted"""
         self._generation = 0
         """bumped by every install and removal: a scan's count is cached only if no
         change ran while it did"""
@@ -374,8 +377,7 @@ class BpfDriver(FastPathDriver):
         values: list[bytes] = []
         taken = deleted = 0
         entries: int | None = None
-        with self._count:
-            generation, known = self._generation, self._entries
+        generation, known, added = self._known_entries()
         if known == 0:
             return b"", b"", 0  # known empty: an idle fast path does not walk its table
         with self._scanning:
@@ -392,10 +394,10 @@ class BpfDriver(FastPathDriver):
                 taken += expired
                 if not overflow or taken >= budget:
                     break
-        # The datapath never adds or removes flows itself: the count stays exact until
-        # the next install or remove.
+        # The datapath never removes flows itself and counts the ones it adds (INSTALL
+        # datagrams): the count stays exact until the next install or remove.
         if entries is not None:
-            self._cache_entries(generation, entries - deleted)
+            self._cache_entries(generation, entries - deleted, added)
         return b"".join(keys), b"".join(values), taken
 
     def _decode(
@@ -435,20 +437,29 @@ class BpfDriver(FastPathDriver):
 
     def table_entries(self) -> int:
         """Flows in the table: counted by the datapath's scan (no records copied out),
-        or known exactly from the last scan if nothing was installed or removed since."""
-        with self._count:
-            cached, generation = self._entries, self._generation
-        if cached is not None:
-            return cached
+        or known from the last scan if nothing was installed or removed through the
+        driver since, plus the flows the datapath added from INSTALL datagrams (one
+        added while a scan runs may be counted twice until the next scan)."""
+        generation, known, added = self._known_entries()
+        if known is not None:
+            return known
         with self._scanning:
             entries = self._scan(0, 0)[0]
-        self._cache_entries(generation, entries)
+        self._cache_entries(generation, entries, added)
         return entries
 
-    def _cache_entries(self, generation: int, entries: int) -> None:
+    def _known_entries(self) -> tuple[int, int | None, int]:
+        """(generation, flows in the table if known without a scan, datagram_added now)."""
+        added = self.datapath_counters()["datagram_added"]
+        with self._count:
+            generation, cached, base = self._generation, self._entries, self._entries_added
+        return generation, (None if cached is None else cached + added - base), added
+
+    def _cache_entries(self, generation: int, entries: int, added: int) -> None:
         with self._count:
             if self._generation == generation:
                 self._entries = entries
+                self._entries_added = added
 
     def _table_changed(self) -> None:
         with self._count:

@@ -16,7 +16,10 @@
  * Punt interface: UDP to (local punt address, reinject port) is a REINJECT
  * datagram: the outer headers are stripped and the inner packet is looked up
  * as if it had entered on the interface the punt header names; no rule -> drop
- * (a re-injected packet is never punted again). Other traffic -> the kernel.
+ * (a re-injected packet is never punted again). An INSTALL datagram there,
+ * from the slow path's address, carries a few rules that go into the table
+ * (then it is consumed): the slow path sends a new flow's rules this way just
+ * before re-injecting its first packet. Other traffic -> the kernel.
  *
  * Rule actions, in this order: count (and always last_seen_ns/tcp_flags_seen),
  * drop, rewrite (checksums fixed incrementally), encapsulate (VXLAN-GPE, inner
@@ -536,6 +539,55 @@ static __always_inline int miss(struct __sk_buff *skb, struct packet *p, struct 
 	return punt(skb, p, cfg, c);
 }
 
+#define INSTALL_RECORD ((__u32)(sizeof(struct flow_key) + sizeof(struct flow_action)))
+
+/* Put the rules of an INSTALL datagram in the table. Only the slow path this
+ * fast path punts to may install, and only for this instance; the counters a
+ * rule starts with are the datapath's to set, whatever the datagram says. */
+static __always_inline int install_rules(struct __sk_buff *skb, __be32 saddr, __be16 instance,
+					 __u32 count, __u16 udp_len, struct punt_config *cfg,
+					 struct fp_counters *c)
+{
+	const __u32 first = ETH_HLEN + OUTER_LEN;
+	struct flow_action action;
+	struct flow_key key;
+	__u32 offset = first;
+	__u64 now;
+	int i;
+
+	if (saddr != cfg->slowpath_addr || bpf_ntohs(instance) != cfg->instance || count == 0 ||
+	    count > INSTALL_MAX_RULES ||
+	    udp_len != sizeof(struct udphdr) + sizeof(struct punt_header) + count * INSTALL_RECORD ||
+	    skb->len < first + count * INSTALL_RECORD)
+		return drop(c, FP_DATAGRAM_ERRORS);
+	now = bpf_ktime_get_ns();
+	for (i = 0; i < INSTALL_MAX_RULES; i++) {
+		if (i >= count)
+			break;
+		if (bpf_skb_load_bytes(skb, offset, &key, sizeof(key)) ||
+		    bpf_skb_load_bytes(skb, offset + sizeof(key), &action, sizeof(action)))
+			return drop(c, FP_DATAGRAM_ERRORS);
+		action.packets = 0;
+		action.bytes = 0;
+		action.last_seen_ns = now;
+		action.tcp_flags_seen = 0;
+		action.reserved = 0;
+		if (bpf_map_lookup_elem(&flows, &key)) {
+			if (bpf_map_update_elem(&flows, &key, &action, BPF_ANY))
+				COUNT(c, FP_DATAGRAM_ERRORS);
+			else
+				COUNT(c, FP_DATAGRAM_RULES);
+		} else if (bpf_map_update_elem(&flows, &key, &action, BPF_ANY)) {
+			COUNT(c, FP_DATAGRAM_ERRORS); /* the table is full */
+		} else {
+			COUNT(c, FP_DATAGRAM_RULES);
+			COUNT(c, FP_DATAGRAM_ADDED);
+		}
+		offset += INSTALL_RECORD;
+	}
+	return TC_ACT_SHOT; /* consumed, not a drop */
+}
+
 static __always_inline int from_punt_link(struct __sk_buff *skb, struct punt_config *cfg,
 					  struct fp_counters *c)
 {
@@ -559,6 +611,9 @@ static __always_inline int from_punt_link(struct __sk_buff *skb, struct punt_con
 	    o->ip.protocol != IPPROTO_UDP || o->ip.daddr != cfg->local_addr ||
 	    (o->ip.frag_off & bpf_htons(IP_MF | IP_OFFSET)) || o->udp.dest != cfg->reinject_port)
 		return TC_ACT_OK; /* the unit's own traffic on the punt link */
+	if (o->punt.version == PUNT_VERSION && o->punt.kind == PUNT_KIND_INSTALL)
+		return install_rules(skb, o->ip.saddr, o->punt.instance, bpf_ntohl(o->punt.ifindex),
+				     bpf_ntohs(o->udp.len), cfg, c);
 	if (o->punt.version != PUNT_VERSION || o->punt.kind != PUNT_KIND_REINJECT)
 		return drop(c, FP_REINJECT_ERRORS);
 	ifindex = bpf_ntohl(o->punt.ifindex);

@@ -85,7 +85,8 @@ struct iface_config {
 };
 
 /* The 8-byte header after the UDP header of punted and re-injected packets
- * (encoding.PUNT_HEADER), followed by the IPv4 packet without Ethernet header. */
+ * (encoding.PUNT_HEADER), followed by the IPv4 packet without Ethernet header.
+ * In an INSTALL datagram `ifindex` holds the number of rules that follow. */
 struct punt_header {
 	__u8 version;
 	__u8 kind;
@@ -96,6 +97,12 @@ struct punt_header {
 #define PUNT_VERSION 1
 #define PUNT_KIND_MISS 1
 #define PUNT_KIND_REINJECT 2
+/* slow path -> fast path on the reinject port, from the slow path's punt
+ * address: 1..INSTALL_MAX_RULES records (struct flow_key, then struct
+ * flow_action) for the datapath to put in its table, so the REINJECT sent
+ * right after finds its rule without a round trip through the agent. */
+#define PUNT_KIND_INSTALL 3
+#define INSTALL_MAX_RULES 8
 
 /* The encapsulation header after the outer UDP header: VXLAN-GPE
  * (draft-ietf-nvo3-vxlan-gpe), flags I and P set, next protocol IPv4, so the
@@ -151,6 +158,9 @@ enum fp_counter {
 	FP_PUNT_TOO_BIG,   /* over the punt interface's MTU once encapsulated */
 	FP_PUNT_GSO,       /* a GSO (aggregated) packet missed: not punted */
 	FP_REINJECT_ERRORS,
+	FP_DATAGRAM_RULES,    /* rules installed from INSTALL datagrams */
+	FP_DATAGRAM_ADDED,    /* of those, keys that were not in the table before */
+	FP_DATAGRAM_ERRORS,   /* INSTALL datagrams refused, or rules the table refused */
 	FP_COUNTER_MAX,
 };
 

@@ -48,6 +48,9 @@ COUNTER_NAMES = (
     "punt_too_big",
     "punt_gso",
     "reinject_errors",
+    "datagram_rules",
+    "datagram_added",
+    "datagram_errors",
 )
 """enum fp_counter, in order"""
 
