@@ -203,12 +203,20 @@ class Agent:
         data_names = {cp.name for cp in config.data_cps()}
         if not data_names:
             raise ConfigError(f"unit {config.unit} has no data connection points")
+        if unknown := sorted(set(self.settings.vrfs) - data_names):
+            raise ConfigError(
+                f"vrfs names {', '.join(unknown)}, not a data connection point of unit "
+                f"{config.unit} (data connection points: {', '.join(sorted(data_names))})"
+            )
         if self.settings.slowpath_address is None and self._broadcast_address() is None:
             raise ConfigError(
                 f"the punt address {self.punt_address} has no broadcast address; "
                 "set the slow path's address (sdk.slowpathAddress)"
             )
-        self.interfaces = [_interface(cp) for _, cp in sorted(config.connection_points.items())]
+        self.interfaces = [
+            _interface(cp, self.settings.vrfs.get(cp.name, 0))
+            for _, cp in sorted(config.connection_points.items())
+        ]
         self.data_interfaces = [i for i in self.interfaces if i.role in data_names]
         self.lanes = DriverLanes(driver)
         self.table = DriverTable(
@@ -554,13 +562,14 @@ class Agent:
         )
 
 
-def _interface(cp: ConnectionPoint) -> Interface:
+def _interface(cp: ConnectionPoint, vrf: int) -> Interface:
     return Interface(
         name=cp.ifname,
         ifindex=links.ifindex(cp.ifname),
         mac=links.mac(cp.ifname),
         address=str(cp.address) if cp.address else None,
         role=cp.name,
+        vrf=vrf,
     )
 
 

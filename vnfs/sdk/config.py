@@ -98,6 +98,18 @@ def _split_names(value: object) -> object:
     return value
 
 
+def _vrf_map(value: object) -> object:
+    """'inside=7,outside=8' (the environment's form) or a mapping; names lower-cased."""
+    if isinstance(value, str):
+        pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f"{value!r} is not a list of <connection point>=<vrf>")
+        return {name.strip().lower(): number.strip() for name, number in pairs}
+    if isinstance(value, Mapping):
+        return {str(name).lower(): number for name, number in value.items()}
+    return value
+
+
 class RuntimeSettings(BaseModel):
     """How the SDK's runtime runs this unit (shared by fast-path agents and the slow path)."""
 
@@ -113,6 +125,12 @@ class RuntimeSettings(BaseModel):
     """connection point where metrics and /healthz are served"""
     data_cps: Annotated[tuple[str, ...] | None, BeforeValidator(_split_names)] = None
     """connection points the datapath attaches to; None: all but punt and mgmt"""
+    vrfs: Annotated[
+        dict[str, Annotated[int, Field(ge=0, le=0xFFFF)]], BeforeValidator(_vrf_map)
+    ] = Field(default_factory=dict)
+    """data connection point -> the VRF (e.g. a VPC id) flows entering there are keyed with;
+    the others use 0 (environment form: VNF_SDK_VRFS=inside=7,outside=8). The settings
+    are shared by a VNF's units: a fast path checks the names against its own"""
     slowpath_address: IPv4Address | None = None
     """register with this slow path instead of waiting for its broadcast announcements"""
     punt_port: Port = 7700

@@ -87,6 +87,8 @@ class InterfaceInfo(_Message):
     mac: str = Field(pattern=_MAC)
     address: IPv4Interface | None = None
     role: str = Field(pattern=_TOKEN)
+    vrf: int = Field(default=0, ge=0, le=0xFFFF)
+    """the VRF the datapath keys this interface's flows with: punted packets' keys carry it"""
 
     @classmethod
     def of(cls, interface: Interface) -> InterfaceInfo:
@@ -96,6 +98,7 @@ class InterfaceInfo(_Message):
             mac=interface.mac.lower(),
             address=IPv4Interface(interface.address) if interface.address else None,
             role=interface.role,
+            vrf=interface.vrf,
         )
 
     def to_interface(self) -> Interface:
@@ -105,6 +108,7 @@ class InterfaceInfo(_Message):
             mac=self.mac,
             address=str(self.address) if self.address else None,
             role=self.role,
+            vrf=self.vrf,
         )
 
 

@@ -36,6 +36,8 @@ class Interface:
     """IPv4 address with prefix length, e.g. '10.10.0.5/24'"""
     role: str
     """what the VNF uses it for, e.g. 'inside', 'outside', 'punt'"""
+    vrf: int = 0
+    """flows entering here are keyed with this VRF (e.g. a VPC id); 0 is the default"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,10 +123,9 @@ def _parse(data: bytes | memoryview, vrf: int) -> _Fields:
     raise PacketError(f"IP protocol {proto} is not TCP, UDP or ICMP")
 
 
-def parse_punted(
-    data: bytes | memoryview, fastpath: FastPathInfo, ingress_ifindex: int, vrf: int = 0
-) -> Packet:
-    """The `Packet` a VNF's logic sees for a packet `fastpath` punted."""
-    key, packet, tcp_flags, icmp_type, icmp_code = _parse(data, vrf)
+def parse_punted(data: bytes | memoryview, fastpath: FastPathInfo, ingress_ifindex: int) -> Packet:
+    """The `Packet` a VNF's logic sees for a packet `fastpath` punted: keyed in its
+    ingress interface's VRF, as the datapath keyed it."""
     ingress = fastpath.by_ifindex(ingress_ifindex)
+    key, packet, tcp_flags, icmp_type, icmp_code = _parse(data, ingress.vrf if ingress else 0)
     return Packet(key, fastpath, ingress, packet, tcp_flags, icmp_type, icmp_code)

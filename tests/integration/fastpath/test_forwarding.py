@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
@@ -254,7 +255,10 @@ def test_vrf_of_the_ingress_interface_is_part_of_the_key(
         (Forward(), Count()),
     )
     driver.install([in_vrf_7, in_vrf_0])
-    driver.set_vrf("in0", 7)
+    interfaces = [replace(i, vrf=7) if i.name == "in0" else i for i in lab.data_interfaces()]
+    with netns.entered_named(lab.fastpath):
+        driver.start(interfaces, lab.punt_target())  # started again: the VRF changes
+    assert {i.name: i.vrf for i in driver.interfaces()} == {"in0": 7, "out0": 0, "punt0": 0}
     server = lab.socket(lab.server)
     server.bind((SERVER, 5007))
     for port in (40007, 40008):

@@ -188,7 +188,8 @@ class Lab:
         self.units.append(unit)
         return unit
 
-    def start_agent(self, name: str = "agent") -> Unit:
+    def start_agent(self, name: str = "agent", **sdk: str) -> Unit:
+        """The agent; `sdk` are VNF_SDK_* settings (e.g. vrfs="inside=7")."""
         env = {
             "VNF_INSTANCE_ID": self.instance_id,
             "VNF_UNIT": "fastpath",
@@ -205,7 +206,7 @@ class Lab:
             "VNF_CP_MGMT_ADDRESS": f"{FP_MGMT}/30",
             "VNF_SDK_HEARTBEAT_INTERVAL": HEARTBEAT,
             "VNF_SDK_TABLE_SIZE": "4096",
-        }
+        } | {f"VNF_SDK_{setting.upper()}": value for setting, value in sdk.items()}
         return self._start(name, "fp", [sys.executable, "-m", "vnfs.sdk.agent"], env)
 
     def start_slowpath(self, name: str, events: Path, *, datagram_installs: bool = True) -> Unit:
@@ -415,6 +416,28 @@ def test_a_flow_is_punted_once_then_forwarded_by_its_rules_until_it_expires(
     assert agent.stop() == 0, agent.log_text()
     for device in ("inside", "outside", "punt"):
         assert "bpf" not in lab.filters(device), f"the program stayed on {device}"
+    assert slowpath.stop() == 0, slowpath.log_text()
+
+
+def test_flows_entering_in_a_vrf_are_decided_and_forwarded_in_it(
+    lab: Lab, open_flow: Callable[[int, int], Flow]
+) -> None:
+    """The agent keys both data interfaces' flows in VRF 7 (one VPC: the test VNF keys
+    the reply direction in its request's VRF); REGISTER tells the slow path, which keys
+    punted packets the same way, so the rules it returns match."""
+    log = lab.tmp / "events.jsonl"
+    slowpath = lab.start_slowpath("slowpath", log)
+    agent = lab.start_agent(vrfs="inside=7,outside=7")
+    connected(lab)
+    flow = open_flow(40050, 5001)
+    for n in range(5):
+        flow.exchange(b"in vrf 7, %d" % n)
+    assert [detail for name, detail in events(log) if name == "new_flow"] == [
+        f"{flow_key(40050, 5001)} vrf 7"
+    ]
+    wait_for(lambda: lab.metrics(FP_MGMT).get("vnf_fastpath_hits_total", 0) >= 9.0)
+    assert lab.metrics(FP_MGMT)["vnf_fastpath_punted_total"] == 1.0
+    assert agent.stop() == 0, agent.log_text()
     assert slowpath.stop() == 0, slowpath.log_text()
 
 

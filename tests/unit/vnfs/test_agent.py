@@ -355,3 +355,26 @@ def test_a_punt_link_without_broadcast_needs_an_explicit_slow_path(
     with pytest.raises(ConfigError, match="has no broadcast address"):
         Agent(config(), DriverDouble())
     Agent(config(slowpath_address=IPv4Address(f"{subnet}.13")), DriverDouble())
+
+
+def test_vrfs_key_the_data_interfaces_and_name_only_data_connection_points(
+    tmp_path: Path, subnet: str, ports: Ports, instance_id: str
+) -> None:
+    def config(vrfs: dict[str, int]) -> UnitConfig:
+        return unit_config(
+            instance_id=instance_id,
+            unit="fastpath",
+            replica=0,
+            punt_address=f"{subnet}.12",
+            ports=ports,
+            tmp=tmp_path,
+            vrfs=vrfs,
+        )
+
+    agent = Agent(config({"inside": 7}), DriverDouble())
+    assert {i.role: i.vrf for i in agent.data_interfaces} == {"inside": 7, "outside": 0}
+    assert {i.role: i.vrf for i in agent.interfaces} == {  # what REGISTER carries
+        "inside": 7, "mgmt": 0, "outside": 0, "punt": 0,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="vrfs names punt, not a data connection point"):
+        Agent(config({"punt": 3}), DriverDouble())

@@ -129,8 +129,10 @@ def test_sdk_settings_from_the_vnfd_environment_and_the_instantiate_request(tmp_
         VNF_SDK_DATA_CPS="inside",
         VNF_SDK_METRICS_PORT="9300",
         VNF_SDK_PUSH_DELAY="200 us",
+        VNF_SDK_VRFS="Inside=7",
     )
     config = load(UnitConfig, env)
+    assert config.sdk.vrfs == {"inside": 7}
     assert config.sdk.slowpath_address == IPv4Address("10.255.0.2")
     assert config.sdk.metrics_port == 9200  # the instance's request wins over the VNFD
     assert config.sdk.push_delay == pytest.approx(200e-6)
@@ -156,6 +158,9 @@ def test_sdk_settings_from_the_vnfd_environment_and_the_instantiate_request(tmp_
         ({"env": {"VNF_CP_WAN_IFNAME": "x" * 16}}, "connection_points.wan.ifname"),
         ({"env": {"VNF_CP_WAN_IFNAME": "w", "VNF_CP_WAN_ADDRESS": "10.0.0.1"}}, "address"),
         ({"doc": {"additionalParams": {"sdk": {"pushBatch": 0}}}}, "pushBatch"),
+        ({"env": {"VNF_SDK_VRFS": "inside"}}, "is not a list of <connection point>=<vrf>"),
+        ({"env": {"VNF_SDK_VRFS": "inside=70000"}}, "vrfs.inside: Input should be less than"),
+        ({"doc": {"additionalParams": {"sdk": {"vrfs": {"inside": -1}}}}}, "vrfs.inside"),
         ({"doc": {"additionalParams": []}}, "additionalParams must be an object"),
         ({"doc": {"flavourId": None}}, "flavourId is missing"),
         (

@@ -28,6 +28,7 @@ REGISTER = Register(
     reinject_port=7701,
     interfaces=(
         InterfaceInfo.of(Interface("inside", 4, "02:AA:00:00:00:01", "10.10.0.5/24", "inside")),
+        InterfaceInfo.of(Interface("vpc7", 5, "02:aa:00:00:00:02", "10.10.7.5/24", "vpc7", 7)),
         InterfaceInfo.of(Interface("punt", 6, "02:aa:00:00:00:03", None, "punt")),
     ),
 )
@@ -46,6 +47,7 @@ def test_round_trips() -> None:
     assert decoded.interfaces[0].to_interface() == Interface(
         "inside", 4, "02:aa:00:00:00:01", "10.10.0.5/24", "inside"
     )
+    assert decoded.interfaces[1].to_interface().vrf == 7
 
 
 def test_the_body_is_camel_case_json() -> None:

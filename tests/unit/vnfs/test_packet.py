@@ -98,3 +98,12 @@ def test_punted_packet_knows_its_fast_path_and_ingress() -> None:
     assert packet.fastpath is fastpath and packet.ingress == inside
     assert packet.key.dport == 53
     assert parse_punted(ipv4(17, udp(1000, 53)), fastpath, 9).ingress is None
+
+
+def test_a_punted_packet_is_keyed_in_its_ingress_interfaces_vrf() -> None:
+    vpc = Interface("vpc7", 5, "02:00:00:00:00:05", "10.10.7.1/24", "vpc7", vrf=7)
+    plain = Interface("inside", 4, "02:00:00:00:00:04", "10.10.0.1/24", "inside")
+    fastpath = FastPathInfo(2, "e1", (plain, vpc))
+    assert parse_punted(ipv4(17, udp(1000, 53)), fastpath, 5).key.vrf == 7
+    assert parse_punted(ipv4(17, udp(1000, 53)), fastpath, 4).key.vrf == 0
+    assert parse_punted(ipv4(17, udp(1000, 53)), fastpath, 9).key.vrf == 0  # unknown ingress

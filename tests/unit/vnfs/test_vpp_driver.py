@@ -10,6 +10,7 @@ import threading
 import time
 from collections import namedtuple
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -541,6 +542,13 @@ def test_start_names_a_missing_vpp_interface(vpp: FakeVpp, settings: VppSettings
     made = VppDriver(settings, client_factory=lambda s: FakeVppApi(vpp))
     with pytest.raises(DriverError, match="VPP has no interface host-wan for wan"):
         made.start([*INTERFACES, Interface("wan", 30, "02:00:00:00:00:09", None, "wan")], None)
+
+
+def test_a_vrf_on_an_interface_is_refused_not_ignored(vpp: FakeVpp, settings: VppSettings) -> None:
+    made = VppDriver(settings, client_factory=lambda s: FakeVppApi(vpp))
+    in_vrf = [replace(INTERFACES[0], vrf=7), *INTERFACES[1:]]
+    with pytest.raises(DriverError, match="keys flows in VRF 0 only \\(asked for vrf 7\\)"):
+        made.start(in_vrf, None)
 
 
 def test_explicit_interface_names_win(vpp: FakeVpp, tmp_path: Path) -> None:

@@ -107,12 +107,11 @@ class BpfDriver(FastPathDriver):
         self._cpus = possible_cpus()
         self._filters: dict[str, TcFilter] = {}
         self._interfaces: dict[str, Interface] = {}
-        self._vrfs: dict[str, int] = {}
         self._punt: PuntTarget | None = None
         self._punt_checksum: tuple[str, bool] | None = None
         self._warnings: list[str] = []
         self._state = threading.RLock()
-        """held by start, close, set_vrf, health and interfaces (the interface records)"""
+        """held by start, close, health and interfaces (the interface records)"""
         self._scanning = threading.Lock()
         """one table scan at a time: they share the scan maps"""
         self._count = threading.Lock()
@@ -135,7 +134,11 @@ class BpfDriver(FastPathDriver):
         with netns.entered(self._netns):
             if self._object is None:
                 self._load()
+            for interface in interfaces:
+                if not 0 <= interface.vrf <= 0xFFFF:
+                    raise DriverError(f"{interface.name}: vrf {interface.vrf} is outside 0..65535")
             wanted = {interface.name: interface.role for interface in interfaces}
+            vrfs = {interface.name: interface.vrf for interface in interfaces}
             if punt is not None and punt.interface not in wanted:
                 wanted[punt.interface] = PUNT_ROLE
             links = {name: netdev.link_info(name) for name in wanted}
@@ -152,12 +155,12 @@ class BpfDriver(FastPathDriver):
                     self._require(self._iface_cfg).delete(layout.IFINDEX.pack(gone.ifindex))
             self._restore_punt_checksum(keep=punt.interface if punt else None)
             for name, link in links.items():
+                vrf = vrfs.get(name, 0)
                 self._interfaces[name] = Interface(
-                    name, link.ifindex, link.mac, link.address, wanted[name]
+                    name, link.ifindex, link.mac, link.address, wanted[name], vrf
                 )
                 self._require(self._iface_cfg).update(
-                    layout.IFINDEX.pack(link.ifindex),
-                    layout.IFACE_CONFIG.pack(self._vrfs.get(name, 0), 0, 0),
+                    layout.IFINDEX.pack(link.ifindex), layout.IFACE_CONFIG.pack(vrf, 0, 0)
                 )
                 current = self._filters.get(name)
                 if current is None or current.ifindex != link.ifindex:
@@ -249,18 +252,6 @@ class BpfDriver(FastPathDriver):
             )
             log.warning("%s", warning)
             self._warnings.append(warning)
-
-    def set_vrf(self, interface: str, vrf: int) -> None:
-        """Key flows entering on `interface` with `vrf` (e.g. a VPC id); 0 is the default."""
-        if not 0 <= vrf <= 0xFFFF:
-            raise DriverError(f"vrf {vrf} is outside 0..65535")
-        with self._state:
-            self._vrfs[interface] = vrf
-            current = self._interfaces.get(interface)
-            if current is not None:
-                self._require(self._iface_cfg).update(
-                    layout.IFINDEX.pack(current.ifindex), layout.IFACE_CONFIG.pack(vrf, 0, 0)
-                )
 
     def close(self) -> None:
         with self._state, self._scanning:
@@ -520,7 +511,14 @@ class BpfDriver(FastPathDriver):
                     refreshed.append(interface)
                     continue
                 refreshed.append(
-                    Interface(interface.name, link.ifindex, link.mac, link.address, interface.role)
+                    Interface(
+                        interface.name,
+                        link.ifindex,
+                        link.mac,
+                        link.address,
+                        interface.role,
+                        interface.vrf,
+                    )
                 )
         return refreshed
 

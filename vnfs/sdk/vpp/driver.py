@@ -317,6 +317,12 @@ class VppDriver(FastPathDriver):
     # start
 
     def start(self, interfaces: Sequence[Interface], punt: PuntTarget | None) -> None:
+        for interface in interfaces:
+            if interface.vrf:
+                raise DriverError(
+                    f"{interface.name}: the vpp driver keys flows in VRF 0 only "
+                    f"(asked for vrf {interface.vrf})"
+                )
         self._connect()
         if list(interfaces) != self._interfaces:
             if self._rules or self._punt_objects:
