@@ -48,6 +48,22 @@ def icmp_echo(ident: int, sequence: int, payload: bytes, reply: bool = False) ->
     return message[:2] + struct.pack("!H", checksum(message)) + message[4:]
 
 
+def tcp(src: str, sport: int, dst: str, dport: int, flags: int = 0x02, seq: int = 1) -> bytes:
+    """A TCP segment without payload (a SYN by default) with a valid checksum."""
+    segment = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0)
+    pseudo = _pseudo(socket.inet_aton(src), socket.inet_aton(dst), socket.IPPROTO_TCP, 20)
+    value = checksum(pseudo + segment)
+    segment = segment[:16] + struct.pack("!H", value) + segment[18:]
+    return ipv4(src, dst, socket.IPPROTO_TCP, segment)
+
+
+def icmp_error(kind: int, code: int, quoted: bytes, rest: int = 0) -> bytes:
+    """An ICMP error message (no IP header) quoting `quoted`; `rest` is the 4-byte field
+    after the checksum (e.g. the next-hop MTU of "fragmentation needed")."""
+    message = struct.pack("!BBHI", kind, code, 0, rest) + quoted
+    return message[:2] + struct.pack("!H", checksum(message)) + message[4:]
+
+
 @dataclass(frozen=True)
 class Parsed:
     """The fields of an IPv4 packet the tests look at."""
@@ -72,6 +88,11 @@ class Parsed:
     @property
     def udp_checksum(self) -> int:
         return int(struct.unpack_from("!H", self.l4, 6)[0])
+
+    @property
+    def quoted(self) -> Parsed:
+        """The packet an ICMP error quotes."""
+        return parse(self.l4[8:])
 
     @property
     def icmp(self) -> tuple[int, int, int, int, int]:

@@ -134,6 +134,25 @@ def _tcp_exchange(namespace: str, server: str, payload: bytes) -> str:
     return seen.decode()
 
 
+def _udp_refused(namespace: str, server: str, port: int) -> bool:
+    """True once a datagram to `port`, where the server has no socket, is answered by the
+    server's "port unreachable", which the NAT must translate back to this socket."""
+    with netns.entered_named(namespace):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(0.5)
+        sock.connect((server, port))
+        for _ in range(20):
+            sock.send(b"anyone?")
+            try:
+                sock.recv(2048)
+            except ConnectionRefusedError:
+                return True
+            except TimeoutError:
+                continue
+    return False
+
+
 def _fastpath_counters(vim: LocalVim, unit: str) -> dict[str, float]:
     """The fast path's Prometheus counters, scraped on its management address."""
     url = f"http://{_address(vim, unit, 'mgmt')}:9100/metrics"
@@ -145,6 +164,9 @@ def _fastpath_counters(vim: LocalVim, unit: str) -> dict[str, float]:
             name_labels, _, value = line.rpartition(" ")
             name = name_labels.split("{", 1)[0]
             samples[name] = samples.get(name, 0.0) + float(value)
+            if 'counter="' in name_labels:  # the datapath's detail counters, by name
+                detail = name_labels.split('counter="', 1)[1].split('"', 1)[0]
+                samples[f"vnf_fastpath_{detail}_total"] = float(value)
     return samples
 
 
@@ -241,6 +263,9 @@ def test_nat_package_translates_traffic_through_its_lifecycle(
     # later packets of each flow were forwarded from the table without a punt.
     counters = _wait_counters(vim, fastpath, rules_installed=4, hits=4)
     assert counters["vnf_fastpath_punted_total"] >= 2
+    # An ICMP error about a translated flow comes back translated (RFC 5508).
+    assert _udp_refused(client_ns, server_ip, ECHO_PORT + 1), "no port unreachable through NAT"
+    _wait_counters(vim, fastpath, icmp_errors=1)  # translated by the datapath
 
     # Scale the fast path out by one step and back.
     op = lab.start(

@@ -27,9 +27,13 @@
  * egress from the FIB; an unresolved next hop goes through bpf_redirect_neigh so
  * the kernel resolves it and still sends the packet where the rule says).
  *
- * Not handled: VLAN tags (passed to the kernel), IPv6, ICMP errors about a
- * translated flow (punted like any keyless packet), GSO packets that miss (not
- * punted: the next plain segment is).
+ * ICMP errors (destination unreachable, time exceeded, parameter problem) have no
+ * key of their own: they are forwarded by the rule of the flow whose packet they
+ * quote, translated both in their own header and in the quote (see icmp_error);
+ * otherwise they miss like any keyless packet.
+ *
+ * Not handled: VLAN tags (passed to the kernel), IPv6, quoted packets with IP
+ * options, GSO packets that miss (not punted: the next plain segment is).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -47,7 +51,12 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 #define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
 #define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMP_ERROR_HLEN 8 /* type, code, checksum, 4 bytes (unused, MTU or pointer) */
+#define QUOTED_L4_LEN 8   /* what every ICMP error quotes of the packet's L4 header */
 #define TCP_HLEN 20
 #define TCP_FLAGS_BYTE 13
 #define TCP_FIN 0x01
@@ -138,8 +147,9 @@ struct packet {
 };
 
 enum parse_result {
-	PARSE_KEYED,     /* key filled in */
-	PARSE_UNKEYED,   /* IPv4, but no flow key: fragment, other protocol, ICMP non-echo */
+	PARSE_KEYED,      /* key filled in */
+	PARSE_UNKEYED,    /* IPv4, but no flow key: fragment, other protocol, other ICMP */
+	PARSE_ICMP_ERROR, /* unkeyed, but an ICMP error: keyed by the packet it quotes */
 	PARSE_NOT_IPV4,
 	PARSE_MALFORMED,
 };
@@ -252,6 +262,9 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 		l4 = data + ETH_HLEN + hlen;
 		if ((void *)(l4 + ICMP_ECHO_HLEN) > end)
 			return PARSE_MALFORMED;
+		if (l4[0] == ICMP_DEST_UNREACH || l4[0] == ICMP_TIME_EXCEEDED ||
+		    l4[0] == ICMP_PARAMETERPROB)
+			return PARSE_ICMP_ERROR;
 		if (l4[0] != ICMP_ECHO && l4[0] != ICMP_ECHOREPLY)
 			return PARSE_UNKEYED;
 		p->key.sport = *(__be16 *)(l4 + 4); /* the echo identifier */
@@ -539,6 +552,142 @@ static __always_inline int miss(struct __sk_buff *skb, struct packet *p, struct 
 	return punt(skb, p, cfg, c);
 }
 
+/* A checksum over bytes that changed by `diff` (bpf_csum_diff of the old and the new
+ * bytes): the incremental update of RFC 1624. */
+static __always_inline __be16 csum_update(__be16 check, __s64 diff)
+{
+	return csum_fold((__s64)(__u16)~check + diff);
+}
+
+/* An ICMP error (destination unreachable, time exceeded, parameter problem) about a
+ * packet of a flow with rules. The quoted packet went the opposite way, so the error
+ * belongs to the flow keyed by the quoted packet reversed (for a quoted echo, by its
+ * identifier). That rule's rewrites go to the error's own address when it is the
+ * flow's endpoint and, mirrored, to the quoted packet (addresses, ports or echo
+ * identifier, and its checksums), then the error is forwarded like the flow's
+ * packets: a NAT's inside host gets "port unreachable" or "fragmentation needed"
+ * about the packet it sent, as it sent it (RFC 5508). The rule's counters and idle
+ * time stay as they are: an error is not traffic of the flow. No such rule, or one
+ * that drops or encapsulates: a miss, as any unkeyed packet. */
+static __always_inline int icmp_error(struct __sk_buff *skb, struct packet *p,
+				      struct punt_config *cfg, struct fp_counters *c)
+{
+	const __u32 ip_off = p->l4 + ICMP_ERROR_HLEN;
+	const __u32 l4_off = ip_off + sizeof(struct iphdr);
+	struct iphdr inner, old_inner;
+	__be16 quoted[4] __attribute__((aligned(8)));     /* the quoted L4 header's 8 bytes */
+	__be16 old_quoted[4] __attribute__((aligned(8)));
+	__be16 tcp_check[2] __attribute__((aligned(4)));  /* bytes 16..19 of a quoted TCP header */
+	__be16 old_tcp_check[2] __attribute__((aligned(4)));
+	struct flow_action *a;
+	__be32 flow_src, flow_dst;
+	int has_tcp_check = 0;
+	__s64 addresses, diff;
+	__u32 flags;
+
+	if (bpf_skb_load_bytes(skb, ip_off, &inner, sizeof(inner)) ||
+	    bpf_skb_load_bytes(skb, l4_off, quoted, sizeof(quoted)))
+		return miss(skb, p, cfg, c);
+	if (inner.version != 4 || inner.ihl != 5 ||
+	    (inner.frag_off & bpf_htons(IP_OFFSET)))
+		return miss(skb, p, cfg, c);
+	p->key.src = inner.daddr;
+	p->key.dst = inner.saddr;
+	p->key.proto = inner.protocol;
+	if (inner.protocol == IPPROTO_TCP || inner.protocol == IPPROTO_UDP) {
+		p->key.sport = quoted[1];
+		p->key.dport = quoted[0];
+	} else if (inner.protocol == IPPROTO_ICMP) {
+		__u8 type = ((__u8 *)quoted)[0];
+
+		if (type != ICMP_ECHO && type != ICMP_ECHOREPLY)
+			return miss(skb, p, cfg, c);
+		p->key.sport = quoted[2];
+		p->key.dport = 0;
+	} else {
+		return miss(skb, p, cfg, c);
+	}
+	a = lookup(p);
+	if (!a)
+		return miss(skb, p, cfg, c);
+	flags = a->flags;
+	if ((flags & (ACT_DROP | ACT_ENCAP)) || !(flags & ACT_FORWARD))
+		return miss(skb, p, cfg, c);
+	if (p->ttl <= 1)
+		return drop(c, FP_TTL_EXCEEDED);
+
+	flow_src = p->key.src;
+	flow_dst = p->key.dst;
+	old_inner = inner;
+	__builtin_memcpy(old_quoted, quoted, sizeof(quoted));
+	if (inner.protocol == IPPROTO_TCP &&
+	    !bpf_skb_load_bytes(skb, l4_off + 16, tcp_check, sizeof(tcp_check))) {
+		has_tcp_check = 1;
+		__builtin_memcpy(old_tcp_check, tcp_check, sizeof(tcp_check));
+	}
+	/* The flow's packets leave from new_src:new_sport, so the quoted packet (one of
+	 * the opposite direction) went to that address; likewise for the destination. */
+	if (flags & ACT_REWRITE_SRC) {
+		inner.daddr = a->new_src;
+		if (p->src == flow_src && a->new_src != p->src) {
+			if (set_addr(skb, IP_SRC_OFF, p->src, a->new_src, 0, 0))
+				return drop(c, FP_FORWARD_ERRORS);
+			p->src = a->new_src;
+		}
+	}
+	if (flags & ACT_REWRITE_DST) {
+		inner.saddr = a->new_dst;
+		if (p->dst == flow_dst && a->new_dst != p->dst) {
+			if (set_addr(skb, IP_DST_OFF, p->dst, a->new_dst, 0, 0))
+				return drop(c, FP_FORWARD_ERRORS);
+			p->dst = a->new_dst;
+		}
+	}
+	if (inner.protocol == IPPROTO_ICMP) {
+		if (flags & ACT_REWRITE_SPORT)
+			quoted[2] = a->new_sport;
+		if (flags & ACT_REWRITE_DPORT)
+			quoted[2] = a->new_dport;
+		diff = bpf_csum_diff((__be32 *)&old_quoted[2], 4, (__be32 *)&quoted[2], 4, 0);
+		quoted[1] = csum_update(quoted[1], diff);
+	} else {
+		if (flags & ACT_REWRITE_SPORT)
+			quoted[1] = a->new_sport;
+		if (flags & ACT_REWRITE_DPORT)
+			quoted[0] = a->new_dport;
+		/* TCP and UDP checksums cover the addresses (pseudo-header) and the ports */
+		addresses = bpf_csum_diff(&old_inner.saddr, 8, &inner.saddr, 8, 0);
+		diff = bpf_csum_diff((__be32 *)old_quoted, 4, (__be32 *)quoted, 4, addresses);
+		if (inner.protocol == IPPROTO_UDP && quoted[3]) {
+			quoted[3] = csum_update(quoted[3], diff);
+			if (!quoted[3])
+				quoted[3] = 0xffff;
+		}
+		if (has_tcp_check)
+			tcp_check[0] = csum_update(tcp_check[0], diff);
+	}
+	inner.check = 0;
+	inner.check = csum_fold(bpf_csum_diff(0, 0, (__be32 *)&inner, sizeof(inner), 0));
+	/* The error's own checksum covers all it quotes (ICMP has no pseudo-header). */
+	diff = bpf_csum_diff((__be32 *)&old_inner, sizeof(inner), (__be32 *)&inner, sizeof(inner), 0);
+	diff = bpf_csum_diff((__be32 *)old_quoted, sizeof(quoted), (__be32 *)quoted, sizeof(quoted),
+			     diff);
+	if (has_tcp_check)
+		diff = bpf_csum_diff((__be32 *)old_tcp_check, sizeof(tcp_check),
+				     (__be32 *)tcp_check, sizeof(tcp_check), diff);
+	if (bpf_skb_store_bytes(skb, ip_off, &inner, sizeof(inner), 0) ||
+	    bpf_skb_store_bytes(skb, l4_off, quoted, sizeof(quoted), 0) ||
+	    (has_tcp_check &&
+	     bpf_skb_store_bytes(skb, l4_off + 16, tcp_check, sizeof(tcp_check), 0)) ||
+	    bpf_l4_csum_replace(skb, p->l4 + 2, 0, diff, 0))
+		return drop(c, FP_FORWARD_ERRORS);
+	COUNT(c, FP_ICMP_ERRORS);
+	p->key.proto = IPPROTO_ICMP; /* the FIB routes the error as what it is */
+	p->key.sport = 0;
+	p->key.dport = 0;
+	return route(skb, p, a, 0, c);
+}
+
 #define INSTALL_RECORD ((__u32)(sizeof(struct flow_key) + sizeof(struct flow_action)))
 
 /* Put the rules of an INSTALL datagram in the table. Only the slow path this
@@ -624,7 +773,7 @@ static __always_inline int from_punt_link(struct __sk_buff *skb, struct punt_con
 	p.len = skb->len;
 	p.ifindex = ifindex;
 	parsed = parse(skb, &p);
-	if (parsed == PARSE_UNKEYED)
+	if (parsed == PARSE_UNKEYED || parsed == PARSE_ICMP_ERROR)
 		return drop(c, FP_REINJECT_MISSES);
 	if (parsed != PARSE_KEYED)
 		return drop(c, FP_REINJECT_ERRORS);
@@ -667,6 +816,8 @@ int fp_ingress(struct __sk_buff *skb)
 		if (a)
 			return apply(skb, &p, a, c);
 	}
+	if (parsed == PARSE_ICMP_ERROR)
+		return icmp_error(skb, &p, cfg, c);
 	return miss(skb, &p, cfg, c);
 }
 

@@ -161,6 +161,7 @@ enum fp_counter {
 	FP_DATAGRAM_RULES,    /* rules installed from INSTALL datagrams */
 	FP_DATAGRAM_ADDED,    /* of those, keys that were not in the table before */
 	FP_DATAGRAM_ERRORS,   /* INSTALL datagrams refused, or rules the table refused */
+	FP_ICMP_ERRORS,       /* ICMP errors translated and forwarded by their flow's rule */
 	FP_COUNTER_MAX,
 };
 

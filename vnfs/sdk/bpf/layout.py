@@ -51,6 +51,7 @@ COUNTER_NAMES = (
     "datagram_rules",
     "datagram_added",
     "datagram_errors",
+    "icmp_errors",
 )
 """enum fp_counter, in order"""
 
