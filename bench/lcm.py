@@ -536,23 +536,19 @@ def main() -> None:
 
         vnfd_ids = {name: str(uuid.uuid4()) for name in PACKAGES}
         csars = {name: runnable_csar(name, work, vnfd_ids[name]) for name in PACKAGES}
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        # The service process gets these settings (start_service passes them on); the
+        # rest of its environment is what is not a setting.
         settings = Settings(
             data_dir=data,
             database_url=f"sqlite:///{data / 'nfvo.db'}",
             local_vim_state_dir=vim_state,
+            local_vim_prefix=prefix,
+            public_url=url,
         )
         secret = create_api_client("bench", ["vnfpkgm:v2:all", "vnflcm:v2:all"], settings=settings)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {
-            "NFVO_DATA_DIR": str(data),
-            "NFVO_DATABASE_URL": settings.database_url,
-            "NFVO_BROKER_URL": broker_url,
-            "NFVO_LOCAL_VIM_STATE_DIR": str(vim_state),
-            "NFVO_LOCAL_VIM_PREFIX": prefix,
-            "NFVO_LCM_LEASE_SECONDS": "30",
-            "NFVO_PUBLIC_URL": url,
-        }
+        env = {"NFVO_BROKER_URL": broker_url, "NFVO_LCM_LEASE_SECONDS": "30"}
         with patched_environ(env):
             service = start_service(settings, port, work / "nfvo.log")
         stack.callback(_stop, service)

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from nfvo.settings import Settings
+from nfvo.vnfm_client.registry import VnfmRecord
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,23 +20,88 @@ class ServiceError(Exception):
     """The service process did not come up."""
 
 
-def _service_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child process use these settings."""
-    env = {
-        **os.environ,
+_VNFM_VARIABLES = (
+    "NFVO_VNFM_API_ROOT",
+    "NFVO_VNFM_ID",
+    "NFVO_VNFM_CLIENT_ID",
+    "NFVO_VNFM_CLIENT_SECRET",
+    "NFVO_VNFM_TOKEN_URL",
+    "NFVO_VNFM_VERIFY_TLS",
+    "NFVO_VNFM_CA_FILE",
+)
+
+
+def _flag(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _optional(value: Path | str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _vnfm_env(vnfm: VnfmRecord) -> dict[str, str | None]:
+    """The NFVO_VNFM_* variables `VnfmRecord.from_env` reads back as `vnfm`."""
+    if vnfm.kind == "in-process":
+        return dict.fromkeys(_VNFM_VARIABLES)
+    secret = vnfm.client_secret
+    return {
+        "NFVO_VNFM_API_ROOT": vnfm.api_root,
+        "NFVO_VNFM_ID": vnfm.id,
+        "NFVO_VNFM_CLIENT_ID": vnfm.client_id,
+        "NFVO_VNFM_CLIENT_SECRET": secret.get_secret_value() if secret is not None else None,
+        "NFVO_VNFM_TOKEN_URL": vnfm.token_url,
+        "NFVO_VNFM_VERIFY_TLS": _flag(vnfm.verify_tls),
+        "NFVO_VNFM_CA_FILE": _optional(vnfm.ca_file),
+    }
+
+
+def settings_env(settings: Settings) -> dict[str, str | None]:
+    """Every variable `Settings.from_env` reads, with the value that reads back as `settings`
+    (None: unset, so the child takes the default).
+
+    Settings that `from_env` does not read (page size, notification timing, token TTL,
+    onboarding workers; the default VNFM's scopes, timeout, notification auth, and its id when
+    in process) cannot be passed this way: a child has their defaults.
+    """
+    secret = settings.secret_key
+    return {
         "NFVO_DATA_DIR": str(settings.data_dir),
         "NFVO_DATABASE_URL": settings.database_url,
+        "NFVO_AUTH": _flag(settings.auth_enabled),
+        "NFVO_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+        "NFVO_UPLOAD_FILE_ROOTS": os.pathsep.join(str(p) for p in settings.upload_file_roots),
+        "NFVO_TRUST_ANCHOR": _optional(settings.trust_anchor),
+        "NFVO_PUBLIC_URL": settings.public_url,
+        "NFVO_REQUIRE_SIGNED_PACKAGES": _flag(settings.require_signed_packages),
+        "NFVO_LOCAL_VIM_STATE_DIR": _optional(settings.local_vim_state_dir),
+        "NFVO_LOCAL_VIM_PREFIX": settings.local_vim_prefix,
+        "NFVO_SECRET_KEY": secret.get_secret_value() if secret is not None else None,
+        "NFVO_GRANT_ASYNC": _flag(settings.grant_async),
+        "NFVO_GRANT_CPU_RATIO": repr(settings.grant_cpu_allocation_ratio),
+        "NFVO_GRANT_MEMORY_RATIO": repr(settings.grant_memory_allocation_ratio),
+        **_vnfm_env(settings.default_vnfm),
     }
-    if settings.trust_anchor is not None:
-        env["NFVO_TRUST_ANCHOR"] = str(settings.trust_anchor)
-    if settings.local_vim_state_dir is not None:
-        env["NFVO_LOCAL_VIM_STATE_DIR"] = str(settings.local_vim_state_dir)
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process (API, worker) use these settings.
+
+    The settings win over this process's environment: a variable they leave unset is removed,
+    so the child does not pick up a value these settings do not have. Variables that are not
+    settings (NFVO_BROKER_URL, NFVO_LCM_*, NFVO_TOKEN_SECRET) are passed on as they are.
+    """
+    env = dict(os.environ)
+    for name, value in settings_env(settings).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
 def start_service(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
     """Start `nfvctl serve` for these settings, output appended to `log`."""
-    env = _service_env(settings)
+    env = service_env(settings)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "nfvo.cli.main", "serve", "--port", str(port)],
@@ -79,7 +145,7 @@ def start_worker(
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start an LCM worker process for these settings, output appended to `log`."""
-    env = {**_service_env(settings), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env = {**service_env(settings), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with log.open("ab") as out:
         return subprocess.Popen(
             worker_argv(name),

@@ -108,6 +108,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+RECORD_ONLY = frozenset({"MODIFY_INFO"})
+"""operations that change only the VNFM's records, never the VIM: they need no VIM (an
+instance whose connection names a VIM not registered (yet) can still be modified)"""
+
+
 class Executor:
     """Runs LCM operations of VNF instances on one VIM, or on the VIM of each instance."""
 
@@ -162,7 +167,7 @@ class Executor:
         self, ctx: OperationContext, *, api_root: str | None = None
     ) -> dict[str, Any]:
         """The SOL003 GrantRequest for this operation, as JSON, for the caller to send."""
-        if self.vims is not None:
+        if self.vims is not None and ctx.operation not in RECORD_ONLY:
             return self._bound(ctx).grant_request(ctx, api_root=api_root)
         try:
             vnfd = targets.vnfd_of(self.nfvo, ctx)
@@ -181,7 +186,7 @@ class Executor:
 
     def run(self, ctx: OperationContext) -> OperationResult:
         """Perform the operation; safe to call again after any failure or crash."""
-        if self.vims is not None:
+        if self.vims is not None and ctx.operation not in RECORD_ONLY:
             return self._bound(ctx).run(ctx)
         steps: dict[str, Callable[[OperationContext], OperationResult]] = {
             "INSTANTIATE": self._instantiate,
@@ -210,7 +215,7 @@ class Executor:
 
     def rollback(self, ctx: OperationContext) -> None:
         """Remove exactly what this operation (ctx.op_id) made on the VIM."""
-        if self.vims is not None:
+        if self.vims is not None and ctx.operation not in RECORD_ONLY:
             return self._bound(ctx).rollback(ctx)
         if ctx.operation not in ROLLBACK_SUPPORTED:
             raise ExecutionError(

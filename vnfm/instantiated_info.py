@@ -44,6 +44,20 @@ DEFAULT_VIM_CONNECTION_ID = "local"
 """Key of the VIM in the instance's vimConnectionInfo that ResourceHandles point to."""
 
 
+def resources_connection(instantiated_info: Mapping[str, Any] | None) -> str | None:
+    """The vimConnectionId the instance's ResourceHandles name (the VNFM puts all of an
+    instance's resources on one VIM connection); None before any resource exists."""
+    info = instantiated_info or {}
+    handles = [
+        *(vnfc.get("computeResource") for vnfc in info.get("vnfcResourceInfo", [])),
+        *(vl.get("networkResource") for vl in info.get("vnfVirtualLinkResourceInfo", [])),
+    ]
+    for handle in handles:
+        if isinstance(handle, Mapping) and isinstance(handle.get("vimConnectionId"), str):
+            return str(handle["vimConnectionId"])
+    return None
+
+
 def _compute_type(vim_type: str) -> str:
     return f"{vim_type.upper()}.REPLICA"
 

@@ -9,13 +9,13 @@ same way on both paths.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel
 
 from sol013.problem import ApiError
 from vim_adapters.registry import VimResolver
-from vnfm import planner, targets
+from vnfm import modify_info, planner, targets
 from vnfm.instances import InstanceService
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
 from vnfm.notifications import notify_identifier_created, notify_identifier_deleted
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Operations whose request is merged into the instance's vimConnectionInfo when they complete.
+_MERGES_VIM_CONNECTIONS = (LcmOperationType.MODIFY_INFO, LcmOperationType.CHANGE_EXT_CONN)
 
 
 def create_instance(
@@ -113,12 +115,42 @@ def start_operation(
     precondition: InstanceCheck | None = None,
     check: InstanceCheck | None = None,
 ) -> LcmOpOccRow:
-    """Start an occurrence (404/409/412 as `OccurrenceService.start` says) and dispatch it."""
+    """Start an occurrence (404/409/412 as `OccurrenceService.start` says) and dispatch it.
+
+    A request that merges into the instance's vimConnectionInfo (MODIFY_INFO,
+    CHANGE_EXT_CONN) is also checked, on the locked instance, not to move it off the VIM its
+    resources are on (409, `modify_info.check_vim_kept`), before ``check``.
+    """
+    if operation in _MERGES_VIM_CONNECTIONS:
+        check = _all(_keeps_vim(params), check)
     row = occurrences.start(
         instance_id, operation.value, params, precondition=precondition, check=check
     )
     hand_over(occurrences, dispatch, row.id, "run")
     return row
+
+
+def _keeps_vim(params: Mapping[str, object]) -> InstanceCheck:
+    connections = params.get("vimConnectionInfo")
+
+    def check(locked: VnfInstanceRow) -> None:
+        if not isinstance(connections, Mapping):
+            return
+        try:
+            modify_info.check_vim_kept(connections, locked)
+        except modify_info.ModificationRefused as exc:
+            raise ApiError(exc.status, exc.detail) from None
+
+    return check
+
+
+def _all(*checks: InstanceCheck | None) -> InstanceCheck:
+    def check(locked: VnfInstanceRow) -> None:
+        for one in checks:
+            if one is not None:
+                one(locked)
+
+    return check
 
 
 def unchanged_since(seen: VnfInstanceRow) -> InstanceCheck:

@@ -13,7 +13,10 @@ Rules (docs/lcm.md, "Modify VNF information"):
 - vnfConfigurableProperties, metadata, extensions: JSON Merge Patch (null removes a key).
   While the instance is INSTANTIATED, ``additional_configurable_properties`` can only change
   if the VNFD declares them ``is_writable_anytime`` (SOL001 VnfAdditionalConfigurableProperties).
-- vimConnectionInfo: JSON Merge Patch of the map (null removes a connection).
+- vimConnectionInfo: JSON Merge Patch of the map (null removes a connection). While the
+  instance is INSTANTIATED, the connection its resources are on (`check_vim_kept`) can
+  neither be removed nor name another VIM: later operations would look for the resources
+  on that VIM and leave them orphaned on theirs. Its other attributes may change.
 - vnfdId: only to a VNFD of an ONBOARDED and ENABLED package. While INSTANTIATED, the new
   VNFD must have the instance's flavour with the same VDUs and virtual links, and scaling
   aspects that hold the current scale levels: the units and networks on the VIM are the old
@@ -30,12 +33,14 @@ from typing import Any
 
 from descriptors.vnfd import DeploymentFlavour, Vnfd
 from sol013.merge_patch import merge_patch
+from vnfm import targets
+from vnfm.instantiated_info import resources_connection
 from vnfm.models import VnfInstanceRow
 from vnfm.nfvo_client import NfvoClient
-from vnfm.operation import InfoModifications
+from vnfm.operation import ExecutionError, InfoModifications
 from vnfm.schemas import VnfInfoModificationRequest, VnfInfoModifications
 
-__all__ = ["ModificationRefused", "apply_modifications", "prepare"]
+__all__ = ["ModificationRefused", "apply_modifications", "check_vim_kept", "prepare"]
 
 _ADDITIONAL = "additional_configurable_properties"
 _WRITABLE_ANYTIME = "is_writable_anytime"
@@ -132,6 +137,61 @@ def _check_configurable(patch: Mapping[str, Any], vnfd: Vnfd | None) -> None:
             f"vnfConfigurableProperties.{_ADDITIONAL}: VNFD {vnfd.vnfd_id} declares them "
             f"{_WRITABLE_ANYTIME} false, so they can only be modified while the instance "
             "is NOT_INSTANTIATED",
+        )
+
+
+def check_vim_kept(connections: Mapping[str, Any] | None, instance: VnfInstanceRow) -> None:
+    """ModificationRefused (409) if merging `connections` (a request's vimConnectionInfo, a
+    JSON Merge Patch of the instance's) would move an INSTANTIATED instance off the VIM its
+    resources are on.
+
+    Which connection that is, is what later operations use (`targets.select_vim`). Removing it
+    or naming another vimId in it is refused; its other attributes (vimType, interfaceInfo,
+    accessInfo, extra) and every other connection may change. An instance on the default VIM
+    (no connection of its own) cannot be given one under the key its resources are on: this
+    module cannot tell whether the vimId named is the default VIM's.
+    """
+    if not connections or instance.instantiation_state != "INSTANTIATED":
+        return
+    known = dict(instance.vim_connection_info or {})
+    try:
+        selection = targets.select_vim(
+            None, known, resources_connection(instance.instantiated_info)
+        )
+    except ExecutionError:
+        # No single VIM to keep: every later operation is refused already (422, saying why).
+        return
+    key = selection.connection_id
+    if key not in connections:
+        return
+    change = connections[key]
+    field = f"vimConnectionInfo.{key}"
+    on = f"VIM {selection.vim_id}" if selection.vim_id else "the default VIM"
+    kept = f"the instance's resources are on {on} through connection {key!r}"
+    if change is None:
+        if key in known:
+            raise ModificationRefused(
+                409,
+                f"{field}: {kept}, so it cannot be removed while the instance is INSTANTIATED "
+                "(terminate the instance first)",
+            )
+        return
+    if selection.vim_id is None:
+        raise ModificationRefused(
+            409,
+            f"{field}: {kept}; while the instance is INSTANTIATED no connection can be added "
+            "under that key (later operations would look for its resources on the VIM it "
+            "names); use another key",
+        )
+    after = merge_patch(dict(known[key]), dict(change)) if isinstance(change, Mapping) else {}
+    named = after.get("vimId")
+    if named != selection.vim_id:
+        raise ModificationRefused(
+            409,
+            f"{field}.vimId: {kept}; while the instance is INSTANTIATED the connection must "
+            f"keep naming it, not {f'VIM {named}' if named else 'no VIM'}, or they would be "
+            "orphaned (terminate the instance first, or change only the connection's other "
+            "attributes)",
         )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sol013.problem import ApiError, ProblemDetails, reason_phrase
 from store.base import transaction, utcnow
+from vnfm.instantiated_info import resources_connection
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
 from vnfm.modify_info import apply_modifications
 from vnfm.notifications import notify_op_occ
@@ -210,7 +211,9 @@ class OccurrenceService:
                 vnf_state=instance.vnf_state if instantiated else None,
                 ext_virtual_links=self._ext_virtual_links(instance, made_by),
                 vim_connection_info=dict(instance.vim_connection_info or {}),
-                vim_connection_id=self._vim_connection_id(instance) if instantiated else None,
+                vim_connection_id=(
+                    resources_connection(instance.instantiated_info) if instantiated else None
+                ),
             )
 
     @staticmethod
@@ -231,19 +234,6 @@ class OccurrenceService:
             .limit(1)
         )
         return dict(params or {})
-
-    @staticmethod
-    def _vim_connection_id(instance: VnfInstanceRow) -> str | None:
-        """The vimConnectionId of the instance's resources (every handle names the same)."""
-        info = instance.instantiated_info or {}
-        handles = [
-            *(vnfc.get("computeResource") for vnfc in info.get("vnfcResourceInfo", [])),
-            *(vl.get("networkResource") for vl in info.get("vnfVirtualLinkResourceInfo", [])),
-        ]
-        for handle in handles:
-            if isinstance(handle, dict) and isinstance(handle.get("vimConnectionId"), str):
-                return str(handle["vimConnectionId"])
-        return None
 
     @staticmethod
     def _ext_virtual_links(

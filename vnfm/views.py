@@ -7,14 +7,15 @@ from typing import Any
 from vnfm.models import VnfInstanceRow
 
 API_ROOT = "/vnflcm/v2"
-# Task resources offered in each instantiation state (SOL003 VnfInstance._links).
+# Task resources offered in each instantiation state (SOL003 VnfInstance._links). Only
+# tasks this VNFM has a route for (vnfm/api_tasks.py): changeFlavour, changeCurrentVnfPkg
+# and the snapshot tasks are not implemented, so they are not advertised.
 _TASKS = {
     "NOT_INSTANTIATED": ("instantiate",),
     "INSTANTIATED": (
         "terminate",
         "scale",
         "scaleToLevel",
-        "changeFlavour",
         "heal",
         "operate",
         "changeExtConn",
@@ -25,7 +26,6 @@ _TASK_PATHS = {
     "terminate": "terminate",
     "scale": "scale",
     "scaleToLevel": "scale_to_level",
-    "changeFlavour": "change_flavour",
     "heal": "heal",
     "operate": "operate",
     "changeExtConn": "change_ext_conn",

@@ -8,6 +8,7 @@ grants no MODIFY_INFO.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -173,17 +174,23 @@ def nat_copy(tmp: Path, *, rename: tuple[str, str] | None = None) -> tuple[Path,
     return build_csar(tree, tmp / f"{tree.name}.csar"), vnfd_id
 
 
-@pytest.fixture
-def lab(nfvo: Nfvo, sample_csars: dict[str, Path], tmp_path: Path) -> Iterator[ModifyLab]:
+@contextlib.contextmanager
+def modify_lab(
+    nfvo: Nfvo, nat_csar: Path, vim_dir: Path, *, through_registry: bool = False
+) -> Iterator[ModifyLab]:
+    """The NAT package onboarded and enabled, and a worker on a local VIM; with
+    `through_registry` the executor resolves each instance's VIM through the NFVO's VIM
+    registry (the local VIM is its default)."""
     admin = nfvo.client()
-    info = nfvo.onboard(admin, sample_csars["nat"])
+    info = nfvo.onboard(admin, nat_csar)
     admin.patch(f"{PKGS}/{info['id']}", json={"operationalState": "ENABLED"})
     app = nfvo.app
-    with local_vim(tmp_path / "vim") as vim:
+    with local_vim(vim_dir) as vim:
         client = RunnableNfvo(InProcessNfvo(app.state.session_factory, app.state.grants, nfvo.url))
+        vims = app.state.vims if through_registry else None
         services = WorkerServices(
             occurrences=app.state.occurrences,
-            executor=Executor(vim, client, ready_timeout=60.0, api_root=nfvo.url),
+            executor=Executor(vim, client, ready_timeout=60.0, api_root=nfvo.url, vims=vims),
             nfvo=client,
             worker_id=f"modify-test-{uuid.uuid4()}",
             lease_seconds=300.0,
@@ -195,6 +202,12 @@ def lab(nfvo: Nfvo, sample_csars: dict[str, Path], tmp_path: Path) -> Iterator[M
         yield ModifyLab(nfvo, vim, dispatch, lcm, admin, info)
         dispatch.join()
         assert vim.leaks() == []
+
+
+@pytest.fixture
+def lab(nfvo: Nfvo, sample_csars: dict[str, Path], tmp_path: Path) -> Iterator[ModifyLab]:
+    with modify_lab(nfvo, sample_csars["nat"], tmp_path / "vim") as made:
+        yield made
 
 
 def test_modify_a_not_instantiated_instance(lab: ModifyLab, sample_csars: dict[str, Path]) -> None:
