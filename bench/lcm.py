@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO))
 
 from descriptors.build import build_csar  # noqa: E402
 from nfvo.admin import create_api_client  # noqa: E402
-from nfvo.process import free_port, start_service, wait_ready  # noqa: E402
+from nfvo.process import free_port, service_env, start_service, wait_ready  # noqa: E402
 from nfvo.settings import Settings  # noqa: E402
 from nfvo.vnfpkgm.schemas import API_VERSION as PKGM_VERSION  # noqa: E402
 from vim_adapters.local import bridges, netns  # noqa: E402
@@ -559,7 +559,9 @@ def main() -> None:
             raise
         workers: list[Worker] = []
         for i in range(args.workers):
-            worker = start_worker(env, work / f"worker{i}.log", f"bench{i}")
+            worker = start_worker(
+                {**service_env(settings), **env}, work / f"worker{i}.log", f"bench{i}"
+            )
             workers.append(worker)
             stack.callback(_stop, worker.proc)
         token = httpx.post(
