@@ -1,4 +1,5 @@
-"""nfvctl: build, validate and manage VNF packages; run and administer the NFVO."""
+"""nfvctl: build, validate and manage VNF packages and NSDs, run network services, and run and
+administer the NFVO."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from descriptors.errors import DescriptorError
 from descriptors.tosca import parse_vnfd
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, load_config, save_config
+from nfvo.cli.ns import ns, nsd
 from nfvo.cli.vims import vim
 
 app = typer.Typer(help="Manage the nfv-mano NFVO.", no_args_is_help=True)
@@ -30,6 +32,8 @@ client_admin = typer.Typer(
 app.add_typer(package, name="package")
 app.add_typer(client_admin, name="client")
 app.add_typer(vim, name="vim")
+app.add_typer(nsd, name="nsd")
+app.add_typer(ns, name="ns")
 # Piped output has no terminal width; keep ids whole for scripts and logs.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)

@@ -40,6 +40,7 @@ CLIENTS = {
     "nsd-reader": ["nsd:v2:readonly"],
     "nslcm": ["nslcm:v2:all"],
     "nslcm-reader": ["nslcm:v2:readonly"],
+    "ns-operator": ["nsd:v2:all", "nslcm:v2:all"],
 }
 
 
