@@ -16,6 +16,8 @@ from nfvo.grant.service import GrantService
 from nfvo.nsd import api as nsd_api
 from nfvo.nsd.service import NsdService
 from nfvo.nslcm import api as nslcm_api
+from nfvo.nslcm.dispatch import dispatcher_for as ns_dispatcher_for
+from nfvo.nslcm.occurrences import NsOccurrenceService
 from nfvo.nslcm.service import NsInstanceService
 from nfvo.settings import Settings
 from nfvo.vims import api as vims_api
@@ -111,6 +113,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # to replace the default.
         if getattr(app.state, "dispatch", None) is None:
             app.state.dispatch = dispatcher_for(settings)
+        ns_occurrences = NsOccurrenceService(
+            sessions, base_url=settings.public_url, wake_notifications=dispatcher.wake
+        )
+        lost = await asyncio.to_thread(ns_occurrences.recover)
+        if lost:
+            log.warning("%d NS LCM operation occurrence(s) had lost their worker", lost)
+        app.state.ns_occurrences = ns_occurrences
+        # Hands an NS LCM occurrence to a worker; replaceable before start-up like dispatch.
+        if getattr(app.state, "ns_dispatch", None) is None:
+            app.state.ns_dispatch = ns_dispatcher_for(settings)
         app.state.notification_client = client
         # Called after a commit that queued notifications, to deliver them without waiting.
         app.state.wake_notifications = dispatcher.wake

@@ -162,6 +162,27 @@ def _rollback(op_id: str) -> None:
 run_operation_task: Any = app.task(name=RUN_TASK, ignore_result=True)(_run)
 rollback_operation_task: Any = app.task(name=ROLLBACK_TASK, ignore_result=True)(_rollback)
 
+# NS LCM operation occurrences (nfvo.nslcm): started on a thread of this process, since an
+# NS operation waits for the VNF operations it starts (nfvo/nslcm/worker_main.py).
+NS_RUN_TASK = "nfvo.nslcm.run_operation"
+NS_ROLLBACK_TASK = "nfvo.nslcm.rollback_operation"
+
+
+def _ns_run(op_id: str) -> None:
+    from nfvo.nslcm.worker_main import start_in_background
+
+    start_in_background(op_id, "run")
+
+
+def _ns_rollback(op_id: str) -> None:
+    from nfvo.nslcm.worker_main import start_in_background
+
+    start_in_background(op_id, "rollback")
+
+
+ns_run_operation_task: Any = app.task(name=NS_RUN_TASK, ignore_result=True)(_ns_run)
+ns_rollback_operation_task: Any = app.task(name=NS_ROLLBACK_TASK, ignore_result=True)(_ns_rollback)
+
 
 class _Recovery:
     """Settles occurrences of lost workers: at start, then every lease/2 seconds."""
@@ -183,6 +204,11 @@ class _Recovery:
                 settled = current.occurrences.recover()
                 if settled:
                     log.warning("recovery: %d occurrence(s) of lost workers settled", settled)
+                from nfvo.nslcm.worker_main import recover as recover_ns
+
+                settled = recover_ns()
+                if settled:
+                    log.warning("recovery: %d NS occurrence(s) of lost workers settled", settled)
             except Exception:
                 log.exception("recovery failed; trying again in %.1fs", interval)
             if self.stop.wait(interval):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 
+from nfvo.nslcm.occurrences import NsOccurrenceService
 from nfvo.nslcm.schemas import API_MAJOR, API_NAME
 from nfvo.nslcm.service import NsInstanceService
 from sol013.listing import base_url
@@ -19,4 +20,9 @@ def service(request: Request) -> NsInstanceService:
     return svc
 
 
-__all__ = ["READ", "WRITE", "base_url", "service"]
+def occurrences(request: Request) -> NsOccurrenceService:
+    svc: NsOccurrenceService = request.app.state.ns_occurrences
+    return svc
+
+
+__all__ = ["READ", "WRITE", "base_url", "occurrences", "service"]

@@ -9,7 +9,8 @@ one NSD cannot leave it NOT_IN_USE while an instance exists.
 Error codes: an nsdId that names no onboarded NSD is 422 (the body refers to
 nothing; SOL013 6.4); an NSD that exists but is not ENABLED is 409 (a state
 conflict, which SOL005 declares for POST /ns_instances); DELETE of an
-instance that is not NOT_INSTANTIATED is 409 (SOL005 6.4.3.3.5).
+instance that is not NOT_INSTANTIATED, or that has an operation occurrence not yet
+final, is 409 (SOL005 6.4.3.3.5).
 
 NsIdentifierCreationNotification and NsIdentifierDeletionNotification are
 queued in the outbox in the same transaction as the change they report.
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nfvo.nsd.models import NsdRow
 from nfvo.nsd.service import NsdService
 from nfvo.nslcm import notifications
-from nfvo.nslcm.models import NsInstanceRow
+from nfvo.nslcm.models import NsInstanceRow, NsLcmOpOccRow
 from nfvo.nslcm.schemas import CreateNsRequest
 from sol013.problem import ApiError
 from store.base import transaction
@@ -115,6 +116,20 @@ class NsInstanceService:
                     409,
                     f"NS instance {ns_instance_id} is {row.ns_state}; only a NOT_INSTANTIATED "
                     "NS instance can be deleted (terminate it first)",
+                )
+            active = session.scalars(
+                select(NsLcmOpOccRow.id).where(
+                    NsLcmOpOccRow.ns_instance_id == ns_instance_id,
+                    NsLcmOpOccRow.active.is_(True),
+                )
+            ).first()
+            if active is not None:
+                # E.g. an INSTANTIATE in FAILED_TEMP: what it created is still to be rolled
+                # back or failed; deleting the instance would lose the record of it.
+                raise ApiError(
+                    409,
+                    f"NS instance {ns_instance_id} has operation occurrence {active} in "
+                    "progress; roll it back or fail it first",
                 )
             facts = notifications.NsFacts.of(row)
             session.delete(row)

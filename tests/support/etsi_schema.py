@@ -163,6 +163,23 @@ def _fix_nslcm_notifications(defs: _Definitions) -> None:
         ]
 
 
+def _fix_nslcm(defs: _Definitions) -> None:
+    occ = defs["NsLcmOpOcc"]
+    # SOL005 table 6.5.2.3-1: the attribute is stateEnteredTime (the file's properties say
+    # so too); its required list spells it statusEnteredTime.
+    occ["required"] = [
+        "stateEnteredTime" if name == "statusEnteredTime" else name for name in occ["required"]
+    ]
+    # Same table: operationParams is an Object, formatted as the request of the operation
+    # (InstantiateNsRequest, ...); the file declares a string enum of the operation types.
+    occ["properties"]["operationParams"] = {"type": "object"}
+    # ExtVirtualLinkInfo.currentVnfExtCpData is "as specified in clause 5.5.3.2 of ETSI GS
+    # NFV-SOL 003", where it is VnfExtCpData with cardinality 1..N (an array, as the SOL003
+    # file has it); this file declares a single VnfExtCpData.
+    props = defs["ExtVirtualLinkInfo"]["properties"]
+    props["currentVnfExtCpData"] = {"type": "array", "items": props["currentVnfExtCpData"]}
+
+
 def _without_one_of(container: dict[str, Any], names: list[str]) -> None:
     container["oneOf"] = [{"required": [name]} for name in names]
 
@@ -206,6 +223,7 @@ SOL003_LCM_DEFS = (
 _ERRATA: dict[str, Callable[[_Definitions], None]] = {
     VNFPKGM_DEFS: _fix_vnfpkgm,
     NSD_DEFS: _fix_nsd,
+    NSLCM_DEFS: _fix_nslcm,
     NSLCM_NOTIFICATION_DEFS: _fix_nslcm_notifications,
     SOL003_DEFS: _fix_sol003_general,
     SOL003_LCM_DEFS: _fix_sol003_lcm,

@@ -17,10 +17,7 @@ left on the VIM.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -31,12 +28,23 @@ import pytest
 
 from descriptors.build import build_csar
 from tests.support.celery_worker import NAT_SOURCE, NAT_VNFD_ID, LcmLab, lcm_lab
+from tests.support.nat_traffic import (
+    ECHO_PORT,
+    ECHO_SERVER,
+    IDLE,
+    INSIDE_CIDR,
+    OUTSIDE_CIDR,
+    POOL,
+    address,
+    check_translated,
+    ip,
+    netns_of,
+    peer_unit,
+    udp_exchange,
+)
 from vim_adapters.interface import (
-    ConnectionPointSpec,
     NetworkSpec,
     Ownership,
-    ProcessSpec,
-    UnitSpec,
 )
 from vim_adapters.local.adapter import LocalVim
 from vnfm import planner
@@ -44,81 +52,7 @@ from vnfs.sdk.bpf import netns
 
 pytestmark = pytest.mark.timeout(300)
 
-INSIDE_CIDR, OUTSIDE_CIDR = "10.10.0.0/24", "198.51.100.0/24"
-# The VNFD's pool is 203.0.113.0/26 in 8 shards: fast path 0 owns the first /29.
-POOL = ipaddress.ip_network("203.0.113.0/26")
-SHARD_0 = ipaddress.ip_network("203.0.113.0/29")
-FIRST_PORT = 1024
-ECHO_PORT = 7007
 TEST_OWNER = Ownership(vnf_instance_id="nat-e2e-peers")
-
-# The server answers every UDP datagram and TCP connection with the peer address it saw.
-ECHO_SERVER = f"""
-import socket, threading
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.bind(("0.0.0.0", {ECHO_PORT}))
-tcp = socket.socket()
-tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-tcp.bind(("0.0.0.0", {ECHO_PORT}))
-tcp.listen(16)
-def serve_tcp():
-    while True:
-        conn, peer = tcp.accept()
-        with conn:
-            data = conn.recv(1024)
-            conn.sendall(f"{{peer[0]}}:{{peer[1]}} ".encode() + data)
-threading.Thread(target=serve_tcp, daemon=True).start()
-while True:
-    data, peer = udp.recvfrom(2048)
-    udp.sendto(f"{{peer[0]}}:{{peer[1]}} ".encode() + data, peer)
-"""
-IDLE = "import time\nwhile True: time.sleep(60)\n"
-
-
-def _peer_unit(name: str, network: str, program: str) -> UnitSpec:
-    return UnitSpec(
-        name=name,
-        replicas=1,
-        processes=(ProcessSpec(name="main", command=(sys.executable, "-c", program)),),
-        connection_points=(ConnectionPointSpec(name="eth1", network=network),),
-    )
-
-
-def _netns_of(vim: LocalVim, unit: str, index: int = 0) -> str:
-    record = vim.store.load().units[unit]
-    return next(r.netns for r in record.replicas if r.index == index)
-
-
-def _address(vim: LocalVim, unit: str, interface: str, index: int = 0) -> str:
-    found = vim.get_unit(unit)
-    assert found is not None, f"unit {unit} is not on the VIM"
-    replica = next(r for r in found.replicas if r.index == index)
-    return next(a.ip for a in replica.addresses if a.connection_point == interface).split("/")[0]
-
-
-def _ip(namespace: str, *argv: str) -> None:
-    subprocess.run(["ip", "-n", namespace, *argv], check=True, capture_output=True)
-
-
-def _udp_exchange(namespace: str, server: str, source_port: int, payload: bytes) -> str:
-    """Send from the client namespace until an answer comes (the NAT may still be settling)."""
-    with netns.entered_named(namespace):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with sock:
-        sock.bind(("0.0.0.0", source_port))
-        sock.settimeout(0.5)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            sock.sendto(payload, (server, ECHO_PORT))
-            try:
-                answer, peer = sock.recvfrom(2048)
-            except TimeoutError:
-                continue
-            assert peer == (server, ECHO_PORT), f"answer came from {peer}"
-            seen, _, echoed = answer.partition(b" ")
-            assert echoed == payload
-            return seen.decode()
-    raise AssertionError(f"no UDP answer from {server} through the NAT in 30 s")
 
 
 def _tcp_exchange(namespace: str, server: str, payload: bytes) -> str:
@@ -155,8 +89,8 @@ def _udp_refused(namespace: str, server: str, port: int) -> bool:
 
 def _fastpath_counters(vim: LocalVim, unit: str) -> dict[str, float]:
     """The fast path's Prometheus counters, scraped on its management address."""
-    url = f"http://{_address(vim, unit, 'mgmt')}:9100/metrics"
-    with netns.entered_named(_netns_of(vim, unit)), urllib.request.urlopen(url, timeout=5) as r:
+    url = f"http://{address(vim, unit, 'mgmt')}:9100/metrics"
+    with netns.entered_named(netns_of(vim, unit)), urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
     samples: dict[str, float] = {}
     for line in text.splitlines():
@@ -179,14 +113,6 @@ def _wait_counters(vim: LocalVim, unit: str, **minimums: float) -> dict[str, flo
             return counters
         assert time.monotonic() < deadline, f"fast path counters stayed at {counters}"
         time.sleep(0.2)
-
-
-def _check_translated(seen: str) -> str:
-    """The public address the server saw, checked to be the pool's (shard 0's) with a pool port."""
-    address, _, port_text = seen.rpartition(":")
-    assert ipaddress.ip_address(address) in SHARD_0, f"server saw {seen}, not a pool address"
-    assert int(port_text) >= FIRST_PORT, f"server saw {seen}, not a pool port"
-    return address
 
 
 def _instantiate_body(inside: str, outside: str) -> dict[str, Any]:
@@ -216,8 +142,8 @@ def peers(lab: LcmLab) -> Iterator[dict[str, str]]:
     try:
         vim.ensure_network(NetworkSpec(name=inside, cidr=INSIDE_CIDR), TEST_OWNER)
         vim.ensure_network(NetworkSpec(name=outside, cidr=OUTSIDE_CIDR), TEST_OWNER)
-        vim.ensure_unit(_peer_unit(client, inside, IDLE), TEST_OWNER)
-        vim.ensure_unit(_peer_unit(server, outside, ECHO_SERVER), TEST_OWNER)
+        vim.ensure_unit(peer_unit(client, inside, IDLE), TEST_OWNER)
+        vim.ensure_unit(peer_unit(server, outside, ECHO_SERVER), TEST_OWNER)
         vim.wait_ready(client, timeout=30)
         vim.wait_ready(server, timeout=30)
         yield {"inside": inside, "outside": outside, "client": client, "server": server}
@@ -244,21 +170,21 @@ def test_nat_package_translates_traffic_through_its_lifecycle(
         found = vim.get_unit(unit)
         assert found is not None and found.ready, f"{unit} is not running: {found}"
 
-    client_ns, server_ns = _netns_of(vim, peers["client"]), _netns_of(vim, peers["server"])
-    client_ip = _address(vim, peers["client"], "eth1")
-    server_ip = _address(vim, peers["server"], "eth1")
-    _ip(client_ns, "route", "replace", "default", "via", _address(vim, fastpath, "inside"))
-    _ip(server_ns, "route", "replace", str(POOL), "via", _address(vim, fastpath, "outside"))
+    client_ns, server_ns = netns_of(vim, peers["client"]), netns_of(vim, peers["server"])
+    client_ip = address(vim, peers["client"], "eth1")
+    server_ip = address(vim, peers["server"], "eth1")
+    ip(client_ns, "route", "replace", "default", "via", address(vim, fastpath, "inside"))
+    ip(server_ns, "route", "replace", str(POOL), "via", address(vim, fastpath, "outside"))
 
     # UDP: translated to a pool address and port on the server side, and back.
-    seen = _udp_exchange(client_ns, server_ip, 40001, b"udp-1")
-    public_ip = _check_translated(seen)
+    seen = udp_exchange(client_ns, server_ip, 40001, b"udp-1")
+    public_ip = check_translated(seen)
     assert public_ip != client_ip
     # Endpoint-independent mapping: the same inside endpoint keeps its public one.
-    assert _udp_exchange(client_ns, server_ip, 40001, b"udp-2") == seen
+    assert udp_exchange(client_ns, server_ip, 40001, b"udp-2") == seen
     # TCP: a whole connection through the NAT, same subscriber, same public address.
     tcp_seen = _tcp_exchange(client_ns, server_ip, b"tcp-1")
-    assert _check_translated(tcp_seen) == public_ip
+    assert check_translated(tcp_seen) == public_ip
     # The slow path installed rules for both flows (2 each) in the fast path, and the
     # later packets of each flow were forwarded from the table without a punt.
     counters = _wait_counters(vim, fastpath, rules_installed=4, hits=4)
@@ -278,7 +204,7 @@ def test_nat_package_translates_traffic_through_its_lifecycle(
         instance_id, "scale", {"type": "SCALE_IN", "aspectId": "fastpath", "numberOfSteps": 1}
     )
     assert lab.wait_op(op, "COMPLETED", "FAILED_TEMP")["operationState"] == "COMPLETED"
-    assert _udp_exchange(client_ns, server_ip, 40001, b"udp-3") == seen
+    assert udp_exchange(client_ns, server_ip, 40001, b"udp-3") == seen
 
     # Heal the fast path: a fresh datapath with an empty table, same addresses. The slow
     # path sees the new epoch and re-pushes the live mappings, so the flow keeps its
@@ -291,8 +217,8 @@ def test_nat_package_translates_traffic_through_its_lifecycle(
         {"cause": "fastpath_unhealthy", "additionalParams": {"vnfcInstanceId": [vnfc["id"]]}},
     )
     assert lab.wait_op(op, "COMPLETED", "FAILED_TEMP")["operationState"] == "COMPLETED"
-    assert _udp_exchange(client_ns, server_ip, 40001, b"udp-4") == seen
-    assert _check_translated(_udp_exchange(client_ns, server_ip, 40002, b"new")) == public_ip
+    assert udp_exchange(client_ns, server_ip, 40001, b"udp-4") == seen
+    assert check_translated(udp_exchange(client_ns, server_ip, 40002, b"new")) == public_ip
 
     op = lab.start(instance_id, "terminate", {"terminationType": "FORCEFUL"})
     assert lab.wait_op(op, "COMPLETED", "FAILED_TEMP")["operationState"] == "COMPLETED"
