@@ -1,7 +1,9 @@
-"""`make demo`: run the NFVO on embedded defaults and onboard the project's VNF packages.
+"""`make demo`: run the NFVO on embedded defaults, onboard the project's VNF packages and
+the sample NSD, and instantiate the sample network service (edge-gateway) on the local VIM.
 
-Leaves the service running in the background (pid and log in the data
-directory); `make stop` (this module with --stop) stops it.
+Leaves the service and its LCM worker running in the background (pids and logs in the data
+directory); `make stop` (this module with --stop) terminates and deletes the demo's
+network service, then stops them. Running `make demo` again keeps what exists.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from rich.console import Console
 
 from descriptors.build import build_csar
 from descriptors.lab_pki import ensure_pki
+from descriptors.nsd_build import build_nsd_archive
 from nfvo.admin import create_api_client
+from nfvo.cli import ns_api
 from nfvo.cli.client import ApiClient, CliError
 from nfvo.cli.config import CliConfig, save_config
 from nfvo.cli.main import _packages_table
+from nfvo.cli.ns import ns_table
 from nfvo.process import (
     ServiceError,
     start_service,
@@ -34,7 +39,11 @@ from store.base import make_engine, make_session_factory, transaction
 
 PACKAGES = ("nat", "slb", "cen", "vpn")
 SOURCE = Path(__file__).resolve().parent.parent / "descriptors" / "packages"
+NSD_SOURCE = SOURCE.parent / "nsds" / "edge-gateway"
+NSD_ORIGIN = {"source": "descriptors/nsds/edge-gateway"}
+DEMO_NS = "edge-gateway-demo"
 DEMO_CLIENT = "nfvctl-demo"
+DEMO_SCOPES = ["vnfpkgm:v2:all", "vnflcm:v2:all", "nsd:v2:all", "nslcm:v2:all", "vims:v1:all"]
 out = Console(width=None if sys.stdout.isatty() else 200)
 
 
@@ -75,8 +84,30 @@ def _stop_one(settings: Settings, name: str) -> None:
 
 
 def stop(settings: Settings) -> None:
+    if _running_pid(settings, "nfvo") is not None and _running_pid(settings, "worker") is not None:
+        try:
+            _remove_demo_ns(settings)
+        except (CliError, ValueError, OSError) as exc:
+            out.print(f"[yellow]warning:[/yellow] the demo network service stays: {exc}")
     for name in reversed(PROCESSES):
         _stop_one(settings, name)
+
+
+def _remove_demo_ns(settings: Settings) -> None:
+    """Terminate and delete the demo's NS instance, so nothing is left on the local VIM."""
+    config_file = settings.data_dir / "nfvctl.json"
+    if not config_file.is_file():
+        return
+    config = CliConfig.model_validate_json(config_file.read_text())
+    with ApiClient(config) as client:
+        for instance in ns_api.list_ns(client):
+            if instance.get("nsInstanceName") != DEMO_NS:
+                continue
+            if instance["nsState"] != "NOT_INSTANTIATED":
+                op_id = ns_api.start_ns_task(client, instance["id"], "terminate", {})
+                ns_api.wait_ns_op(client, op_id)
+            ns_api.delete_ns(client, instance["id"])
+            out.print(f"terminated and deleted the network service {DEMO_NS} ({instance['id']})")
 
 
 def _fresh_client(settings: Settings) -> str:
@@ -88,7 +119,7 @@ def _fresh_client(settings: Settings) -> str:
         pass
     finally:
         engine.dispose()
-    return create_api_client(DEMO_CLIENT, ["vnfpkgm:v2:all", "vnflcm:v2:all"], settings=settings)
+    return create_api_client(DEMO_CLIENT, DEMO_SCOPES, settings=settings)
 
 
 def _start(settings: Settings, port: int) -> int:
@@ -144,10 +175,37 @@ def run(settings: Settings, port: int) -> None:
             client.wait_onboarded(pkg_id)
             client.set_operational_state(pkg_id, "ENABLED")
         out.print(_packages_table(client.list_packages()))
+        nsd_archive = build_nsd_archive(NSD_SOURCE, csar_dir / "edge-gateway.zip", sign_with=signer)
+        _run_demo_ns(client, nsd_archive)
     out.print(
         f"The NFVO keeps running on {url} (OpenAPI at {url}/docs). "
-        "Try: .venv/bin/nfvctl package list   Stop it with: make stop"
+        "Try: .venv/bin/nfvctl ns list   .venv/bin/nfvctl package list   "
+        "Stop it (terminating the network service) with: make stop"
     )
+
+
+def _run_demo_ns(client: ApiClient, nsd_archive: Path) -> None:
+    """The sample NSD onboarded and enabled, and the demo's NS instance of it INSTANTIATED."""
+    listed = ns_api.list_nsds(client, all_fields=True)
+    nsds = [n for n in listed if n.get("userDefinedData") == NSD_ORIGIN]
+    onboarded = [n for n in nsds if n["nsdOnboardingState"] == "ONBOARDED"]
+    if onboarded:
+        nsd = onboarded[0]
+    else:
+        nsd = ns_api.onboard_nsd(client, nsd_archive, user_data=NSD_ORIGIN)
+    if nsd["nsdOperationalState"] != "ENABLED":
+        ns_api.set_nsd_state(client, nsd["id"], "ENABLED")
+    instances = [i for i in ns_api.list_ns(client) if i.get("nsInstanceName") == DEMO_NS]
+    if instances:
+        instance = instances[0]
+    else:
+        instance = ns_api.create_ns(client, nsd["nsdId"], DEMO_NS, "make demo: edge-gateway")
+    if instance["nsState"] == "NOT_INSTANTIATED":
+        out.print(f"instantiating the network service {DEMO_NS} (its VNFs and virtual links)...")
+        body = {"nsFlavourId": "default"}
+        op_id = ns_api.start_ns_task(client, instance["id"], "instantiate", body)
+        ns_api.wait_ns_op(client, op_id)
+    out.print(ns_table(ns_api.list_ns(client, all_fields=True)))
 
 
 def main() -> None:

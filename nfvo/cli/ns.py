@@ -157,7 +157,7 @@ def ns_create(
 def ns_list(filter_expr: Filter = None, as_json: AsJson = False) -> None:
     """List NS instances."""
     with _api() as client:
-        found = ns_api.list_ns(client, filter_expr)
+        found = ns_api.list_ns(client, filter_expr, all_fields=not as_json)
         if as_json:
             _print_json(found)
         else:

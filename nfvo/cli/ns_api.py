@@ -38,8 +38,13 @@ def _json(client: ApiClient, method: str, path: str, headers: dict[str, str], **
 # -- NSDs ----------------------------------------------------------------------------------
 
 
-def list_nsds(client: ApiClient, filter_expr: str | None = None) -> list[Any]:
+def list_nsds(
+    client: ApiClient, filter_expr: str | None = None, *, all_fields: bool = False
+) -> list[Any]:
+    """NSDs; `all_fields` includes what SOL005 leaves out of lists by default (userDefinedData)."""
     params = {"filter": filter_expr} if filter_expr else {}
+    if all_fields:
+        params["all_fields"] = ""
     return _all_pages(client, NSDS, NSD_HEADERS, **params)
 
 
@@ -94,8 +99,14 @@ def delete_nsd(client: ApiClient, nsd_info_id: str) -> None:
 # -- NS instances ----------------------------------------------------------------------------
 
 
-def list_ns(client: ApiClient, filter_expr: str | None = None) -> list[Any]:
+def list_ns(
+    client: ApiClient, filter_expr: str | None = None, *, all_fields: bool = False
+) -> list[Any]:
+    """NS instances; `all_fields` includes what SOL005 leaves out of lists by default
+    (their VNF instances, among others)."""
     params = {"filter": filter_expr} if filter_expr else {}
+    if all_fields:
+        params["all_fields"] = ""
     return _all_pages(client, NS_INSTANCES, NSLCM_HEADERS, **params)
 
 
