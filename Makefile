@@ -59,6 +59,7 @@ bench: venv system-deps bpf
 	$(BIN)/python bench/onboarding.py --runs 9
 	$(BIN)/python bench/vim_local.py --runs 5
 	$(BIN)/python bench/lcm.py --runs 5
+	$(BIN)/python bench/ns.py --runs 5
 	$(BIN)/python bench/fastpath.py --runs 3
 
 clean:
