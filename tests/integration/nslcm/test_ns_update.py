@@ -1,0 +1,117 @@
+"""UPDATE of an NS instance with real LCM workers on a local VIM: ADD_VNF takes an existing
+VNF instance into the NS, REMOVE_VNF terminates and deletes one; both keep the VNF profile's
+instance bounds (422 otherwise, with nothing started).
+
+The NSD is the sample edge-gateway with its NAT profile allowing 1 to 2 instances; the NAT
+package is the runnable variant (its VDUs are plain HTTP servers), since no traffic flows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from descriptors.nsd_build import build_nsd_archive
+from tests.support.celery_worker import NAT_VNFD_ID, LcmLab, lcm_lab, runnable_nat_csar
+from tests.support.local_vim import leftovers, name_prefix
+from tests.support.ns_lab import EDGE_GATEWAY, NsApi, onboard_nsd
+
+INSTANTIATE = {"nsFlavourId": "default", "nsInstantiationLevelId": "small"}
+
+
+def nat_up_to_two(tmp: Path) -> Path:
+    """The edge-gateway NSD whose NAT profile allows a second instance."""
+
+    tree = tmp / "edge-gateway-2"
+    shutil.copytree(EDGE_GATEWAY, tree)
+    nsd = tree / "Definitions" / "edge_gateway_nsd.yaml"
+    text = nsd.read_text()
+    assert text.count("max_number_of_instances: 1") == 1
+    nsd.write_text(text.replace("max_number_of_instances: 1", "max_number_of_instances: 2"))
+    return build_nsd_archive(tree, tmp / "edge-gateway-2.zip")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LcmLab]:
+    tmp = tmp_path_factory.mktemp("nsupdate")
+    prefix = name_prefix("hu")
+    with lcm_lab(tmp, broker_url=None, vim_prefix=prefix) as made:
+        made.start_worker("w1")
+        made.start_worker("w2")
+        made.onboard(runnable_nat_csar(tmp / "nat", vnfd_id=NAT_VNFD_ID))
+        yield made
+        assert made.vim.leaks() == []
+    assert leftovers(prefix) == []
+
+
+@pytest.fixture(scope="module")
+def api(lab: LcmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NsApi]:
+    made = NsApi(lab, onboard_nsd(lab, nat_up_to_two(tmp_path_factory.mktemp("nsd"))))
+    yield made
+    made.close()
+
+
+def _standalone_nat(lab: LcmLab) -> str:
+    vnf_id = lab.create_instance(NAT_VNFD_ID)
+    op = lab.start(vnf_id, "instantiate", {"flavourId": "default"})
+    assert lab.wait_op(op, "COMPLETED", "FAILED_TEMP")["operationState"] == "COMPLETED"
+    return vnf_id
+
+
+def _update(api: NsApi, ns_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    return api.wait(api.task(ns_id, "update", body), "COMPLETED", "FAILED_TEMP")
+
+
+def test_add_and_remove_vnf_instances_within_the_profile_bounds(lab: LcmLab, api: NsApi) -> None:
+    ns_id = api.create("hu-update")
+    done = api.wait(api.task(ns_id, "instantiate", INSTANTIATE), "COMPLETED", "FAILED_TEMP")
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    (original,) = [str(v["id"]) for v in api.ns(ns_id)["vnfInstance"]]
+
+    added = _standalone_nat(lab)
+    add = {
+        "updateType": "ADD_VNF",
+        "addVnfInstance": [{"vnfInstanceId": added, "vnfProfileId": "nat"}],
+    }
+    done = _update(api, ns_id, add)
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    members = {str(v["id"]): v for v in api.ns(ns_id)["vnfInstance"]}
+    assert set(members) == {original, added}
+    assert members[added]["vnfProfileId"] == "nat"
+
+    # A third would exceed the profile's maximum: refused before anything starts.
+    third = lab.create_instance(NAT_VNFD_ID)
+    refused = api.http.post(
+        f"/nslcm/v2/ns_instances/{ns_id}/update",
+        json={
+            "updateType": "ADD_VNF",
+            "addVnfInstance": [{"vnfInstanceId": third, "vnfProfileId": "nat"}],
+        },
+    )
+    assert refused.status_code == 422, refused.text
+    assert "allows at most 2" in refused.json()["detail"]
+    assert lab.http.delete(f"/vnflcm/v2/vnf_instances/{third}").status_code == 204
+
+    # REMOVE_VNF terminates and deletes the VNF instance, and its resources go.
+    done = _update(api, ns_id, {"updateType": "REMOVE_VNF", "removeVnfInstanceId": [added]})
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    assert [str(v["id"]) for v in api.ns(ns_id)["vnfInstance"]] == [original]
+    assert lab.http.get(f"/vnflcm/v2/vnf_instances/{added}").status_code == 404
+    assert lab.vim.list_owned(added) == []
+
+    # The last one cannot go: the profile needs at least one.
+    refused = api.http.post(
+        f"/nslcm/v2/ns_instances/{ns_id}/update",
+        json={"updateType": "REMOVE_VNF", "removeVnfInstanceId": [original]},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "needs at least 1" in refused.json()["detail"]
+
+    done = api.wait(api.task(ns_id, "terminate", {}), "COMPLETED", "FAILED_TEMP")
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    assert lab.vim.list_owned(ns_id) == [] and lab.vim.list_owned(original) == []
+    assert lab.vim.leaks() == []
