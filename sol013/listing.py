@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
 
 from sol013.filters import parse_filter
 from sol013.paging import paginate
 from sol013.selectors import Selector, apply_selector
 
 T = TypeVar("T")
+R_co = TypeVar("R_co", covariant=True)
 
 
 def base_url(request: Request) -> str:
@@ -58,3 +60,43 @@ def list_response(
 def created_order_key(row: Any) -> str:
     """Paging key of rows ordered by creation time, then id."""
     return f"{row.created_at.isoformat()}|{row.id}"
+
+
+class Listable(Protocol[R_co]):
+    """A service whose rows make a collection resource."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    def list_all(self, session: Session) -> Sequence[R_co]: ...
+
+
+def list_rows(
+    request: Request,
+    source: Listable[T],
+    view: Callable[[T], dict[str, Any]],
+    *,
+    filter_expr: str | None,
+    model: type[BaseModel],
+    marker: str | None,
+    page_size: int,
+    selector: Selector | None = None,
+    default_excluded: Sequence[str] = (),
+) -> JSONResponse:
+    """A collection GET of every row ``source`` lists, in creation order, shown by ``view``.
+
+    The rows are read in one session; see `list_response` for the rest.
+    """
+    with source.sessions() as session:
+        rows = source.list_all(session)
+    return list_response(
+        request,
+        [(row, view(row)) for row in rows],
+        key=created_order_key,
+        filter_expr=filter_expr,
+        model=model,
+        marker=marker,
+        page_size=page_size,
+        selector=selector,
+        default_excluded=default_excluded,
+    )

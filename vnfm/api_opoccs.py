@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from sol013.listing import base_url, created_order_key, list_response
+from sol013.listing import base_url, list_rows
 from sol013.selectors import Selector, selector_dependency
 from vnfm import lcm_requests
 from vnfm.api_instances import READ, WRITE
@@ -26,12 +26,10 @@ def list_op_occs(
     svc: OccurrenceService = Depends(occurrences),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        rows = svc.list_all(session)
-    return list_response(
+    return list_rows(
         request,
-        [(row, op_occ_view(row, base)) for row in rows],
-        key=created_order_key,
+        svc,
+        lambda row: op_occ_view(row, base),
         filter_expr=filter,
         model=VnfLcmOpOcc,
         marker=nextpage_opaque_marker,
@@ -47,9 +45,7 @@ def read_op_occ(
     svc: OccurrenceService = Depends(occurrences),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        row = svc.get(session, vnfLcmOpOccId)
-    return JSONResponse(op_occ_view(row, base))
+    return JSONResponse(op_occ_view(svc.read(vnfLcmOpOccId), base))
 
 
 def _hand_over(request: Request, op_id: str, task: str) -> Response:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from pydantic import BaseModel
 
+from sol013.opocc import workers as opocc_workers
 from sol013.problem import ApiError
 from vim_adapters.registry import VimResolver
 from vnfm import modify_info, planner, targets
 from vnfm.instances import InstanceService
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
 from vnfm.notifications import notify_identifier_created, notify_identifier_deleted
-from vnfm.occurrences import Dispatch, InstanceCheck, OccurrenceService, problem
+from vnfm.occurrences import Dispatch, InstanceCheck, OccurrenceService
 from vnfm.operation import ExecutionError
 from vnfm.opocc_states import Event
 from vnfm.schemas import (
@@ -91,18 +93,15 @@ def request_params(body: BaseModel) -> dict[str, object]:
 
 
 def hand_over(occurrences: OccurrenceService, dispatch: Dispatch, op_id: str, kind: str) -> None:
-    """Hand an occurrence to a worker; if that is impossible, the occurrence ends now (503)."""
-    try:
-        dispatch(op_id, kind)
-    except Exception as exc:
-        log.exception("op %s: could not be handed to a worker", op_id)
-        detail = f"the operation could not be handed to a worker: {exc}"
-        try:
-            # STARTING -> ROLLED_BACK; after a retry or rollback task -> FAILED_TEMP.
-            occurrences.apply(op_id, Event.WORKER_LOST, error=problem(503, detail))
-        except Exception:
-            log.exception("op %s: recovery will end it", op_id)
-        raise ApiError(503, detail) from None
+    """Hand an occurrence to a worker; if that is impossible, the occurrence ends now (503).
+
+    It then goes STARTING -> ROLLED_BACK, or FAILED_TEMP after a retry or rollback task.
+    """
+
+    def worker_lost(lost_id: str, error: dict[str, Any]) -> None:
+        occurrences.apply(lost_id, Event.WORKER_LOST, error=error)
+
+    opocc_workers.hand_over(dispatch, op_id, kind, worker_lost=worker_lost, log=log)
 
 
 def start_operation(

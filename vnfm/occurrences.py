@@ -7,11 +7,8 @@ with a lease, renews the lease while it works, and reports what happened as
 use this one service, so every state change is validated by :mod:`vnfm.opocc_states`,
 persisted together with the notification it causes, and reflected on the VNF instance.
 
-Concurrency. Every change starts with a write to the row it is about (:func:`_lock`): on
-PostgreSQL that takes the row lock, on SQLite the database write lock, so the reads that
-follow in the same transaction see the latest committed state and nobody else can change
-it before the commit. Leases are taken with one conditional UPDATE (:meth:`claim`), which
-is atomic on both databases.
+Locking, leases and crash recovery are those of every operation occurrence
+(:mod:`sol013.opocc.store`).
 """
 
 from __future__ import annotations
@@ -19,14 +16,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from sol013.problem import ApiError, ProblemDetails, reason_phrase
+from sol013.opocc.store import OccurrenceStore, problem
+from sol013.opocc.workers import Dispatch
+from sol013.problem import ApiError
 from store.base import transaction, utcnow
 from vnfm.instantiated_info import resources_connection
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
@@ -34,14 +31,12 @@ from vnfm.modify_info import apply_modifications
 from vnfm.notifications import notify_op_occ
 from vnfm.operation import OperationContext, OperationResult
 from vnfm.opocc_states import (
-    TASK_EVENTS,
+    MACHINE,
+    RUNNING,
     TASKS,
     Event,
     OpState,
-    TransitionRefused,
-    allowed_tasks,
     instance_state_after,
-    is_final,
     notification_status,
     transition,
 )
@@ -58,13 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str, str], None]
-"""(op_id, kind) with kind "run" or "rollback": hand the occurrence to a worker."""
-
-RUNNING: frozenset[OpState] = frozenset(
-    {OpState.STARTING, OpState.PROCESSING, OpState.ROLLING_BACK}
-)
-"""States in which a worker holds (or is about to hold) the occurrence."""
 
 WORKER_LOST_DETAIL = "the worker running this operation was lost; retry, rollback or fail it"
 _WORKER_LOST_STARTING = (
@@ -77,40 +65,6 @@ InstanceCheck = Callable[[VnfInstanceRow], None]
 """Called with the locked instance when an occurrence starts; raises ApiError to refuse."""
 # The kind of work a task hands to a worker.
 _TASK_DISPATCH: dict[str, str | None] = {"retry": "run", "rollback": "rollback", "fail": None}
-
-
-def problem(status: int, detail: str, title: str | None = None) -> dict[str, Any]:
-    """A ProblemDetails as stored in an occurrence's ``error`` (and sent in notifications)."""
-    body = ProblemDetails(title=title or reason_phrase(status), status=status, detail=detail)
-    return body.model_dump(mode="json", exclude_none=True)
-
-
-def _lock(session: Session, table: type[LcmOpOccRow] | type[VnfInstanceRow], row_id: str) -> bool:
-    """Lock one row for the rest of the transaction by writing it unchanged; False if absent.
-
-    A no-op UPDATE rather than SELECT ... FOR UPDATE, which SQLite ignores: on SQLite the
-    write takes the database write lock (waiting up to the busy timeout), so the reads after
-    it are current; on PostgreSQL it takes the row lock.
-    """
-    values: dict[Any, Any] = {table.revision: table.revision}
-    if table is VnfInstanceRow:
-        values[VnfInstanceRow.updated_at] = VnfInstanceRow.updated_at  # not "updated"
-    result = session.execute(
-        update(table).where(table.id == row_id).values(values),
-        execution_options={"synchronize_session": False},
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def _update_op(
-    session: Session, op_id: str, *conditions: ColumnElement[bool], **values: Any
-) -> bool:
-    """One conditional UPDATE of an occurrence (atomic on every database); True if it applied."""
-    result = session.execute(
-        update(LcmOpOccRow).where(LcmOpOccRow.id == op_id, *conditions).values(**values),
-        execution_options={"synchronize_session": False},
-    )
-    return bool(getattr(result, "rowcount", 0))
 
 
 def _refuse_state(instance: VnfInstanceRow, operation: str) -> None:
@@ -136,57 +90,18 @@ def _refuse_state(instance: VnfInstanceRow, operation: str) -> None:
         )
 
 
-def _running() -> ColumnElement[bool]:
-    return LcmOpOccRow.operation_state.in_([s.value for s in RUNNING])
-
-
-def _lease_free(worker: str | None = None) -> ColumnElement[bool]:
-    """No live lease on the occurrence (or, with ``worker``, only that worker's)."""
-    now = utcnow()
-    free = or_(
-        LcmOpOccRow.lease_owner.is_(None),
-        LcmOpOccRow.lease_expires_at.is_(None),
-        LcmOpOccRow.lease_expires_at < now,
-    )
-    return free if worker is None else or_(free, LcmOpOccRow.lease_owner == worker)
-
-
-class OccurrenceService:
+class OccurrenceService(OccurrenceStore[LcmOpOccRow]):
     """The stored VNF LCM operation occurrences and their state changes."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        *,
-        base_url: str,
-        wake_notifications: Callable[[], None] = lambda: None,
-        unclaimed_grace_seconds: float = 60.0,
-    ) -> None:
-        self.sessions = sessions
-        self.base_url = base_url.rstrip("/")
-        self.wake_notifications = wake_notifications
-        # How long a started (or retried) occurrence may wait for a worker before recovery
-        # decides that the hand-over was lost.
-        self.unclaimed_grace_seconds = unclaimed_grace_seconds
+    table = LcmOpOccRow
+    instance_table = VnfInstanceRow
+    instance_key = "vnf_instance_id"
+    machine = MACHINE
+    noun = "VNF LCM operation occurrence"
+    instance_noun = "VNF instance"
+    log = log
 
     # -- reading ---------------------------------------------------------------------------
-
-    def get(self, session: Session, op_id: str) -> LcmOpOccRow:
-        row = session.get(LcmOpOccRow, op_id)
-        if row is None:
-            raise ApiError(404, f"VNF LCM operation occurrence {op_id} does not exist")
-        return row
-
-    def list_all(self, session: Session) -> list[LcmOpOccRow]:
-        query = select(LcmOpOccRow).order_by(LcmOpOccRow.created_at, LcmOpOccRow.id)
-        return list(session.scalars(query))
-
-    def cancel_requested(self, op_id: str) -> bool:
-        with self.sessions() as session:
-            pending = session.scalar(
-                select(LcmOpOccRow.is_cancel_pending).where(LcmOpOccRow.id == op_id)
-            )
-        return bool(pending)
 
     def context(self, op_id: str) -> OperationContext:
         """The executor's view of the occurrence and of its instance as they are now."""
@@ -277,87 +192,36 @@ class OccurrenceService:
         With the instance locked: ``precondition`` (e.g. If-Match, 412) runs first, then the
         instance's state is checked (409, see `_refuse_state`), then ``check``.
         """
-        try:
-            with transaction(self.sessions) as session:
-                if not _lock(session, VnfInstanceRow, instance_id):
-                    raise ApiError(404, f"VNF instance {instance_id} does not exist")
-                instance = session.get(VnfInstanceRow, instance_id)
-                assert instance is not None
-                if precondition is not None:
-                    precondition(instance)
-                _refuse_state(instance, operation)
-                self._refuse_if_busy(session, instance_id)
-                if check is not None:
-                    check(instance)
-                now = utcnow()
-                row = LcmOpOccRow(
-                    id=str(uuid.uuid4()),
-                    vnf_instance_id=instance_id,
-                    operation=operation,
-                    operation_state=OpState.STARTING.value,
-                    active=True,
-                    state_entered_time=now,
-                    start_time=now,
-                    created_at=now,
-                    operation_params=params,
-                )
-                session.add(row)
-                session.flush()
-                notify_op_occ(
-                    session,
-                    row,
-                    instance,
-                    self.base_url,
-                    notification_status=notification_status(OpState.STARTING),
-                )
-        except IntegrityError:
-            # Another request won the race the unique index decides.
-            with self.sessions() as session:
-                self._refuse_if_busy(session, instance_id)
-            raise
-        self.wake_notifications()
+
+        def create(session: Session) -> LcmOpOccRow:
+            instance = session.get(VnfInstanceRow, instance_id)
+            assert instance is not None
+            if precondition is not None:
+                precondition(instance)
+            _refuse_state(instance, operation)
+            self._refuse_if_busy(session, instance_id)
+            if check is not None:
+                check(instance)
+            now = utcnow()
+            row = LcmOpOccRow(
+                id=str(uuid.uuid4()),
+                vnf_instance_id=instance_id,
+                operation=operation,
+                operation_state=OpState.STARTING.value,
+                active=True,
+                state_entered_time=now,
+                start_time=now,
+                created_at=now,
+                operation_params=params,
+            )
+            session.add(row)
+            session.flush()
+            self._notify(session, row, instance)
+            return row
+
+        row = self._start(instance_id, create)
         log.info("op %s: %s of VNF instance %s started", row.id, operation, instance_id)
         return row
-
-    @staticmethod
-    def _refuse_if_busy(session: Session, instance_id: str) -> None:
-        running = session.scalars(
-            select(LcmOpOccRow).where(
-                LcmOpOccRow.vnf_instance_id == instance_id, LcmOpOccRow.active.is_(True)
-            )
-        ).first()
-        if running is not None:
-            raise ApiError(
-                409,
-                f"VNF instance {instance_id} has operation occurrence {running.id} "
-                f"({running.operation}, {running.operation_state}) in progress; "
-                "only one LCM operation at a time is allowed",
-            )
-
-    # -- leases ----------------------------------------------------------------------------
-
-    def claim(self, op_id: str, worker: str, lease_seconds: float) -> LcmOpOccRow | None:
-        """Take the occurrence's lease for ``worker``; None if it is not there to take."""
-        with transaction(self.sessions) as session:
-            expires = utcnow() + timedelta(seconds=lease_seconds)
-            conditions = (_running(), _lease_free(worker))
-            if not _update_op(
-                session, op_id, *conditions, lease_owner=worker, lease_expires_at=expires
-            ):
-                return None
-            return session.get(LcmOpOccRow, op_id)
-
-    def renew(self, op_id: str, worker: str, lease_seconds: float) -> bool:
-        """Extend ``worker``'s lease; False if it no longer holds it."""
-        with transaction(self.sessions) as session:
-            expires = utcnow() + timedelta(seconds=lease_seconds)
-            holder = LcmOpOccRow.lease_owner == worker
-            return _update_op(session, op_id, holder, _running(), lease_expires_at=expires)
-
-    def release(self, op_id: str, worker: str) -> None:
-        with transaction(self.sessions) as session:
-            holder = LcmOpOccRow.lease_owner == worker
-            _update_op(session, op_id, holder, lease_owner=None, lease_expires_at=None)
 
     # -- state changes ---------------------------------------------------------------------
 
@@ -377,11 +241,6 @@ class OccurrenceService:
         self.wake_notifications()
         return row
 
-    def _locked(self, session: Session, op_id: str) -> LcmOpOccRow:
-        if not _lock(session, LcmOpOccRow, op_id):
-            raise ApiError(404, f"VNF LCM operation occurrence {op_id} does not exist")
-        return self.get(session, op_id)
-
     def _apply(
         self,
         session: Session,
@@ -394,25 +253,9 @@ class OccurrenceService:
     ) -> OpState:
         before = OpState(row.operation_state)
         after = transition(before, event, operation=row.operation)
-        row.operation_state = after.value
-        row.state_entered_time = utcnow()
-        row.revision += 1
         if grant_id is not None:
             row.grant_id = grant_id
-        if error is not None:
-            row.error = error
-        elif after is OpState.COMPLETED:
-            # An error of an earlier attempt stays while the operation is retried or rolled
-            # back (SOL003 VnfLcmOpOcc.error); once it completed, it is no longer relevant.
-            row.error = None
-        if after not in RUNNING:
-            row.lease_owner = None
-            row.lease_expires_at = None
-            # isCancelPending is only ever true in STARTING, PROCESSING and ROLLING_BACK.
-            row.is_cancel_pending = False
-            row.cancel_mode = None
-        if is_final(after):
-            row.active = False
+        self._enter(row, after, error)
         instance = session.get(VnfInstanceRow, row.vnf_instance_id)
         if instance is None:
             raise ApiError(404, f"VNF instance {row.vnf_instance_id} does not exist")
@@ -430,15 +273,14 @@ class OccurrenceService:
             instance.vnf_state = None
             instance.scale_levels = {}
         session.flush()
-        notify_op_occ(
-            session,
-            row,
-            instance,
-            self.base_url,
-            notification_status=notification_status(after),
-        )
+        self._notify(session, row, instance)
         log.info("op %s: %s -> %s (%s)", row.id, before.value, after.value, event.value)
         return after
+
+    def _notify(self, session: Session, row: LcmOpOccRow, instance: VnfInstanceRow) -> None:
+        """Queue the notification of the state the occurrence just entered."""
+        status = notification_status(OpState(row.operation_state))
+        notify_op_occ(session, row, instance, self.base_url, notification_status=status)
 
     @staticmethod
     def _complete(row: LcmOpOccRow, instance: VnfInstanceRow, result: OperationResult) -> None:
@@ -478,13 +320,7 @@ class OccurrenceService:
         with transaction(self.sessions) as session:
             row = self._locked(session, op_id)
             state = OpState(row.operation_state)
-            event = TASK_EVENTS[task]
-            if task not in allowed_tasks(state, row.operation):
-                try:
-                    transition(state, event, operation=row.operation)
-                except TransitionRefused as exc:
-                    raise ApiError(exc.status, exc.detail) from None
-                raise ApiError(409, f"{task} is not possible now")  # pragma: no cover
+            event = self._task_event(row, task)
             if task != "cancel":
                 self._apply(session, row, event)
                 kind = _TASK_DISPATCH[task]
@@ -518,43 +354,8 @@ class OccurrenceService:
 
     # -- recovery --------------------------------------------------------------------------
 
-    def recover(self) -> int:
-        """Occurrences whose worker is gone: FAILED_TEMP (or ROLLED_BACK from STARTING).
-
-        Lost means: a lease that expired, or no lease at all for longer than the grace
-        period (the hand-over to a worker never arrived). Returns how many were recovered.
-        """
-        now = utcnow()
-        unclaimed_since = now - timedelta(seconds=self.unclaimed_grace_seconds)
-        lost = or_(
-            and_(
-                LcmOpOccRow.lease_expires_at.is_not(None),
-                LcmOpOccRow.lease_expires_at < now,
-            ),
-            and_(
-                LcmOpOccRow.lease_owner.is_(None),
-                LcmOpOccRow.state_entered_time < unclaimed_since,
-            ),
-        )
-        running = _running()
-        with self.sessions() as session:
-            candidates = list(session.scalars(select(LcmOpOccRow.id).where(running, lost)))
-        recovered = 0
-        for op_id in candidates:
-            # Take the lease as claim does, so a worker claiming it now cannot also run it.
-            recoverer = f"recovery:{uuid.uuid4()}"
-            with transaction(self.sessions) as session:
-                expires = now + timedelta(seconds=30)
-                if not _update_op(
-                    session, op_id, running, lost, lease_owner=recoverer, lease_expires_at=expires
-                ):
-                    continue
-                row = self.get(session, op_id)
-                starting = OpState(row.operation_state) is OpState.STARTING
-                detail = _WORKER_LOST_STARTING if starting else WORKER_LOST_DETAIL
-                log.warning("op %s: worker lost in %s", op_id, row.operation_state)
-                self._apply(session, row, Event.WORKER_LOST, error=problem(500, detail))
-            recovered += 1
-        if recovered:
-            self.wake_notifications()
-        return recovered
+    def _worker_lost(self, session: Session, row: LcmOpOccRow) -> None:
+        """FAILED_TEMP, or ROLLED_BACK from STARTING (nothing was done on the VIM yet)."""
+        starting = OpState(row.operation_state) is OpState.STARTING
+        detail = _WORKER_LOST_STARTING if starting else WORKER_LOST_DETAIL
+        self._apply(session, row, Event.WORKER_LOST, error=problem(500, detail))

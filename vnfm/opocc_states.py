@@ -63,15 +63,23 @@ Notes on the standard:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
+
+from sol013.opocc.machine import (
+    InstantiationState,
+    StateMachine,
+    TaskNotSupported,
+    TransitionRefused,
+)
 
 __all__ = [
     "FINAL",
     "LCM_OPERATION_TYPES",
+    "MACHINE",
     "RETRY_SUPPORTED",
     "ROLLBACK_SUPPORTED",
+    "RUNNING",
     "TASKS",
     "TASK_EVENTS",
     "TRANSITIONS",
@@ -100,11 +108,10 @@ class OpState(StrEnum):
 
 
 FINAL: frozenset[OpState] = frozenset({OpState.COMPLETED, OpState.FAILED, OpState.ROLLED_BACK})
-
-
-def is_final(state: OpState | str) -> bool:
-    """True for COMPLETED, FAILED and ROLLED_BACK: nothing can happen to the operation any more."""
-    return OpState(state) in FINAL
+RUNNING: frozenset[OpState] = frozenset(
+    {OpState.STARTING, OpState.PROCESSING, OpState.ROLLING_BACK}
+)
+"""States in which a worker holds (or is about to hold) the occurrence."""
 
 
 class Event(StrEnum):
@@ -220,58 +227,22 @@ _EVENT_WORDS: dict[Event, str] = {
 }
 
 
-class TransitionRefused(Exception):
-    """The event is not possible now; ``detail`` is meant for an API user (ProblemDetails).
+MACHINE: StateMachine[OpState, Event] = StateMachine(
+    states=OpState,
+    events=Event,
+    transitions=TRANSITIONS,
+    final=FINAL,
+    running=RUNNING,
+    done=frozenset({OpState.COMPLETED}),
+    operation_type="LcmOperationType",
+    operations=LCM_OPERATION_TYPES,
+    task_events=TASK_EVENTS,
+    event_words=_EVENT_WORDS,
+    operation_support=_OPERATION_SUPPORT,
+)
 
-    ``status`` is the HTTP status the API should answer: 409 when the occurrence is in the
-    wrong state, 404 (:class:`TaskNotSupported`) when the task does not exist for its
-    operation at all.
-    """
-
-    status: int = 409
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        current: OpState | None = None,
-        event: Event | None = None,
-        allowed_states: frozenset[OpState] = frozenset(),
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.current = current
-        self.event = event
-        self.allowed_states = allowed_states
-
-
-class TaskNotSupported(TransitionRefused):
-    """The task is not supported for this operation (404: the task resource does not exist)."""
-
-    status = 404
-
-
-def _states_from(event: Event) -> frozenset[OpState]:
-    return frozenset(state for (state, ev) in TRANSITIONS if ev is event)
-
-
-def _ordered(states: Iterable[OpState]) -> list[OpState]:
-    order = list(OpState)
-    return sorted(states, key=order.index)
-
-
-def _join(words: list[str], last: str) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return f"{', '.join(words[:-1])} {last} {words[-1]}"
-
-
-def _check_operation(operation: str) -> None:
-    if operation not in LCM_OPERATION_TYPES:
-        raise ValueError(
-            f"unknown LcmOperationType {operation!r}; expected one of "
-            f"{', '.join(LCM_OPERATION_TYPES)}"
-        )
+is_final = MACHINE.is_final
+"""True for COMPLETED, FAILED and ROLLED_BACK: nothing can happen to the operation any more."""
 
 
 def transition(current: OpState, event: Event, *, operation: str | None = None) -> OpState:
@@ -283,30 +254,7 @@ def transition(current: OpState, event: Event, *, operation: str | None = None) 
     resource does not exist whatever the state. Any other refusal raises
     :class:`TransitionRefused` (409).
     """
-    current = OpState(current)
-    event = Event(event)
-    words = _EVENT_WORDS[event]
-    if operation is not None:
-        _check_operation(operation)
-        supported = _OPERATION_SUPPORT.get(event)
-        if supported is not None and operation not in supported:
-            raise TaskNotSupported(
-                f"{words} is not supported for {operation} operations; it is for "
-                f"{_join(sorted(supported), 'and')}",
-                current=current,
-                event=event,
-            )
-    target = TRANSITIONS.get((current, event))
-    if target is not None:
-        return target
-    allowed = _states_from(event)
-    detail = (
-        f"{words} is only possible in {_join([s.value for s in _ordered(allowed)], 'or')}; "
-        f"this operation is {current.value}"
-    )
-    if current in FINAL:
-        detail += ", which is final"
-    raise TransitionRefused(detail, current=current, event=event, allowed_states=allowed)
+    return MACHINE.transition(current, event, operation=operation)
 
 
 def allowed_tasks(state: OpState, operation: str) -> set[str]:
@@ -314,19 +262,17 @@ def allowed_tasks(state: OpState, operation: str) -> set[str]:
 
     These are the task links (``_links.retry`` ...) of the VnfLcmOpOcc.
     """
-    _check_operation(operation)
-    state = OpState(state)
-    tasks: set[str] = set()
-    for task, event in TASK_EVENTS.items():
-        supported = _OPERATION_SUPPORT.get(event)
-        if supported is not None and operation not in supported:
-            continue
-        if (state, event) in TRANSITIONS:
-            tasks.add(task)
-    return tasks
+    return MACHINE.allowed_tasks(state, operation)
 
 
-InstantiationState = Literal["INSTANTIATED", "NOT_INSTANTIATED"]
+def notification_status(state: OpState) -> Literal["START", "RESULT"]:
+    """notificationStatus of the VnfLcmOperationOccurrenceNotification sent on entering ``state``.
+
+    START when the operation (or its retry, or its rollback) starts or proceeds: STARTING,
+    PROCESSING, ROLLING_BACK. RESULT for a final or intermediate result: COMPLETED,
+    FAILED_TEMP, FAILED, ROLLED_BACK.
+    """
+    return MACHINE.notification_status(state)
 
 
 def instance_state_after(operation: str, outcome: OpState) -> InstantiationState | None:
@@ -344,25 +290,4 @@ def instance_state_after(operation: str, outcome: OpState) -> InstantiationState
       -> unchanged: the instance is still INSTANTIATED, possibly with fewer resources.
     - any other operation: unchanged.
     """
-    _check_operation(operation)
-    outcome = OpState(outcome)
-    if outcome not in FINAL:
-        return None
-    if operation == "INSTANTIATE":
-        return "INSTANTIATED" if outcome is OpState.COMPLETED else "NOT_INSTANTIATED"
-    if operation == "TERMINATE" and outcome is OpState.COMPLETED:
-        return "NOT_INSTANTIATED"
-    return None
-
-
-_START_STATES = frozenset({OpState.STARTING, OpState.PROCESSING, OpState.ROLLING_BACK})
-
-
-def notification_status(state: OpState) -> Literal["START", "RESULT"]:
-    """notificationStatus of the VnfLcmOperationOccurrenceNotification sent on entering ``state``.
-
-    START when the operation (or its retry, or its rollback) starts or proceeds: STARTING,
-    PROCESSING, ROLLING_BACK. RESULT for a final or intermediate result: COMPLETED,
-    FAILED_TEMP, FAILED, ROLLED_BACK.
-    """
-    return "START" if OpState(state) in _START_STATES else "RESULT"
+    return MACHINE.instantiation_state_after(operation, outcome)

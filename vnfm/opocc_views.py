@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from sol013.opocc.views import add_cancel_and_outcome, occurrence_links, timestamp
 from vnfm.models import LcmOpOccRow
 from vnfm.notifications import op_occ_href
 from vnfm.opocc_states import OpState, allowed_tasks
@@ -22,18 +22,14 @@ DEFAULT_EXCLUDED = (
 _GRANT_ROOT = "/grant/v1/grants"
 
 
-def _timestamp(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def op_occ_view(row: LcmOpOccRow, base_url: str) -> dict[str, Any]:
     """The VnfLcmOpOcc of a row, absent attributes left out."""
     href = op_occ_href(base_url, row.id)
     view: dict[str, Any] = {
         "id": row.id,
         "operationState": row.operation_state,
-        "stateEnteredTime": _timestamp(row.state_entered_time),
-        "startTime": _timestamp(row.start_time),
+        "stateEnteredTime": timestamp(row.state_entered_time),
+        "startTime": timestamp(row.start_time),
         "vnfInstanceId": row.vnf_instance_id,
         "operation": row.operation,
         "isAutomaticInvocation": row.is_automatic_invocation,
@@ -43,25 +39,22 @@ def op_occ_view(row: LcmOpOccRow, base_url: str) -> dict[str, Any]:
         view["grantId"] = row.grant_id
     if row.operation_params:
         view["operationParams"] = row.operation_params
-    if row.is_cancel_pending and row.cancel_mode is not None:
-        view["cancelMode"] = row.cancel_mode
-    if row.error is not None:
-        view["error"] = row.error
-    if row.resource_changes:
-        view["resourceChanges"] = row.resource_changes
+    add_cancel_and_outcome(view, row)
     if row.changed_info:
         view["changedInfo"] = row.changed_info
     if row.changed_ext_connectivity:
         view["changedExtConnectivity"] = row.changed_ext_connectivity
-    links: dict[str, Any] = {
-        "self": {"href": href},
-        "vnfInstance": {"href": instance_href(base_url, row.vnf_instance_id)},
-    }
-    if row.grant_id is not None:
-        links["grant"] = {"href": f"{base_url.rstrip('/')}{_GRANT_ROOT}/{row.grant_id}"}
-    for task in sorted(allowed_tasks(OpState(row.operation_state), row.operation)):
-        links[task] = {"href": f"{href}/{task}"}
-    view["_links"] = links
+    grant = (
+        {"grant": f"{base_url.rstrip('/')}{_GRANT_ROOT}/{row.grant_id}"}
+        if row.grant_id is not None
+        else None
+    )
+    view["_links"] = occurrence_links(
+        href,
+        ("vnfInstance", instance_href(base_url, row.vnf_instance_id)),
+        allowed_tasks(OpState(row.operation_state), row.operation),
+        grant,
+    )
     return view
 
 

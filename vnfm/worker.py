@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from sol013.opocc.workers import Lease, claimed
 from vnfm.executor import Cancelled, ExecutionError, Executor, OperationContext, OperationResult
 from vnfm.nfvo_client import GrantRefused, NfvoClient
 from vnfm.occurrences import Dispatch, OccurrenceService, problem
@@ -73,72 +71,10 @@ def _internal_problem(exc: BaseException) -> dict[str, Any]:
     return problem(500, f"internal error: {exc!r}", "Internal Server Error")
 
 
-class _Lease:
-    """Renews an occurrence's lease from a thread; `lost` is set once it cannot be trusted."""
-
-    def __init__(self, op_id: str, services: WorkerServices) -> None:
-        self.op_id = op_id
-        self.services = services
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{op_id[:8]}", daemon=True)
-
-    def _beat(self) -> None:
-        services = self.services
-        # The lease is trusted until it would expire, measured from the last renewal (or claim).
-        valid_until = time.monotonic() + services.lease_seconds
-        while not self._stop.wait(services.heartbeat_seconds):
-            try:
-                renewed = services.occurrences.renew(
-                    self.op_id, services.worker_id, services.lease_seconds
-                )
-            except Exception:
-                # A transient database error: try again at the next beat while the lease holds.
-                log.exception("op %s: renewing the lease failed", self.op_id)
-                if time.monotonic() < valid_until:
-                    continue
-                renewed = False
-            if not renewed:
-                log.error(
-                    "op %s: lease lost by worker %s; stopping work on it",
-                    self.op_id,
-                    services.worker_id,
-                )
-                self.lost.set()
-                return
-            valid_until = time.monotonic() + services.lease_seconds
-
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.services.heartbeat_seconds + 5.0)
-
-
-@contextmanager
-def _claimed(op_id: str, services: WorkerServices) -> Iterator[OpState | None]:
-    """Claim the occurrence; yield its state (None if not claimed), then release it."""
-    row = services.occurrences.claim(op_id, services.worker_id, services.lease_seconds)
-    if row is None:
-        log.info("op %s: not runnable here (final, waiting for a task, or held by another)", op_id)
-        yield None
-        return
-    try:
-        yield OpState(row.operation_state)
-    finally:
-        try:
-            services.occurrences.release(op_id, services.worker_id)
-        except Exception:
-            # The lease then simply expires; recovery only touches occurrences still active.
-            log.exception("op %s: releasing the lease failed", op_id)
-
-
 class _Driver:
     """Drives one claimed occurrence from the state it is in."""
 
-    def __init__(self, op_id: str, services: WorkerServices, lease: _Lease) -> None:
+    def __init__(self, op_id: str, services: WorkerServices, lease: Lease) -> None:
         self.op_id = op_id
         self.services = services
         self.lease = lease
@@ -283,9 +219,10 @@ def _give_up(op_id: str, services: WorkerServices, state: OpState, exc: Exceptio
 
 
 def _handle(op_id: str, services: WorkerServices, kind: TaskKind) -> None:
-    with _claimed(op_id, services) as state:
-        if state is None:
+    with claimed(op_id, services, log=log) as row:
+        if row is None:
             return
+        state = OpState(row.operation_state)
         expected = (
             (OpState.STARTING, OpState.PROCESSING) if kind == "run" else (OpState.ROLLING_BACK,)
         )
@@ -297,7 +234,7 @@ def _handle(op_id: str, services: WorkerServices, kind: TaskKind) -> None:
                 kind,
                 state.value,
             )
-        with _Lease(op_id, services) as lease:
+        with Lease(op_id, services, log=log) as lease:
             try:
                 try:
                     driver = _Driver(op_id, services, lease)
@@ -329,15 +266,21 @@ class HasDataDir(Protocol):
     def data_dir(self) -> Path: ...
 
 
-def dispatcher_for(settings: HasDataDir) -> Dispatch:
+def dispatcher_for(settings: HasDataDir, tasks: Mapping[str, str] | None = None) -> Dispatch:
     """A Dispatch sending occurrence ids to the workers over the broker the settings name.
 
     The broker is NFVO_BROKER_URL if set, else the embedded SQLite broker in the data dir.
+    ``tasks`` names the Celery task of each kind of work ("run", "rollback"); by default
+    the VNF LCM ones.
     """
     from vnfm import celery_app
 
     producer = celery_app.make_app(celery_app.broker_url(settings.data_dir))
-    names: dict[str, str] = {"run": celery_app.RUN_TASK, "rollback": celery_app.ROLLBACK_TASK}
+    names: dict[str, str] = (
+        dict(tasks)
+        if tasks is not None
+        else {"run": celery_app.RUN_TASK, "rollback": celery_app.ROLLBACK_TASK}
+    )
 
     def dispatch(op_id: str, kind: str) -> None:
         try:

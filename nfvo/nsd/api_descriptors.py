@@ -17,7 +17,7 @@ from nfvo.nsd.schemas import (
 )
 from nfvo.nsd.service import NsdService
 from nfvo.nsd.views import nsd_href, nsd_info
-from sol013.listing import created_order_key, list_response
+from sol013.listing import list_rows
 from sol013.merge_patch import require_merge_patch
 from sol013.selectors import Selector, selector_dependency
 
@@ -33,12 +33,10 @@ def list_nsds(
     svc: NsdService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        rows = svc.list_all(session)
-    return list_response(
+    return list_rows(
         request,
-        [(row, nsd_info(row, base)) for row in rows],
-        key=created_order_key,
+        svc,
+        lambda row: nsd_info(row, base),
         filter_expr=filter,
         model=NsdInfo,
         marker=nextpage_opaque_marker,

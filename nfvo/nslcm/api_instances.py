@@ -11,7 +11,7 @@ from nfvo.nslcm.schemas import API_MAJOR, API_NAME, DEFAULT_EXCLUDED, CreateNsRe
 from nfvo.nslcm.service import NsInstanceService
 from nfvo.nslcm.views import etag_source, ns_instance, ns_instance_href
 from sol013.etag import check_if_match, etag_for
-from sol013.listing import created_order_key, list_response
+from sol013.listing import list_rows
 from sol013.selectors import Selector, selector_dependency
 
 router = APIRouter(prefix=f"/{API_NAME}/{API_MAJOR}", tags=["NS instances"])
@@ -26,12 +26,10 @@ def list_ns_instances(
     svc: NsInstanceService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        rows = svc.list_all(session)
-    return list_response(
+    return list_rows(
         request,
-        [(row, ns_instance(row, base)) for row in rows],
-        key=created_order_key,
+        svc,
+        lambda row: ns_instance(row, base),
         filter_expr=filter,
         model=NsInstance,
         marker=nextpage_opaque_marker,

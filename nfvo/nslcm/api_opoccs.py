@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from nfvo.nslcm.deps import READ, WRITE, base_url, occurrences
-from nfvo.nslcm.dispatch import hand_over
+from nfvo.nslcm.dispatch import request_task
 from nfvo.nslcm.occurrences import NsOccurrenceService
 from nfvo.nslcm.requests import OP_OCC_DEFAULT_EXCLUDED, CancelMode, NsLcmOpOcc
 from nfvo.nslcm.schemas import API_MAJOR, API_NAME
 from nfvo.nslcm.views import op_occ
-from sol013.listing import created_order_key, list_response
+from sol013.listing import list_rows
 from sol013.selectors import Selector, selector_dependency
 
 router = APIRouter(
@@ -31,12 +31,10 @@ def list_op_occs(
     svc: NsOccurrenceService = Depends(occurrences),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        rows = svc.list_all(session)
-    return list_response(
+    return list_rows(
         request,
-        [(row, op_occ(row, base)) for row in rows],
-        key=created_order_key,
+        svc,
+        lambda row: op_occ(row, base),
         filter_expr=filter,
         model=NsLcmOpOcc,
         marker=nextpage_opaque_marker,
@@ -56,10 +54,7 @@ def read_op_occ(
 
 
 def _hand_over(request: Request, op_id: str, task: str) -> Response:
-    svc = occurrences(request)
-    _, kind = svc.request_task(op_id, task)
-    if kind is not None:
-        hand_over(svc, request.app.state.ns_dispatch, op_id, kind)
+    request_task(occurrences(request), request.app.state.ns_dispatch, op_id, task)
     return Response(status_code=202)
 
 

@@ -9,13 +9,16 @@ cannot run the wrong step).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from nfvo.nslcm.occurrences import Dispatch, NsOccurrenceService, problem
+from nfvo.nslcm.models import NsLcmOpOccRow
+from nfvo.nslcm.occurrences import Dispatch, NsOccurrenceService
 from nfvo.nslcm.opocc_states import Event
-from sol013.problem import ApiError
+from sol013.opocc import workers as opocc_workers
 from vnfm.worker import HasDataDir
+from vnfm.worker import dispatcher_for as vnfm_dispatcher_for
 
-__all__ = ["ROLLBACK_TASK", "RUN_TASK", "dispatcher_for", "hand_over"]
+__all__ = ["ROLLBACK_TASK", "RUN_TASK", "dispatcher_for", "hand_over", "request_task"]
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +29,30 @@ _NAMES = {"run": RUN_TASK, "rollback": ROLLBACK_TASK}
 
 def dispatcher_for(settings: HasDataDir) -> Dispatch:
     """A Dispatch sending occurrence ids over the broker the settings name (as the VNFM's)."""
-    from vnfm import celery_app
-
-    producer = celery_app.make_app(celery_app.broker_url(settings.data_dir))
-
-    def dispatch(op_id: str, kind: str) -> None:
-        try:
-            name = _NAMES[kind]
-        except KeyError:
-            raise ValueError(f"unknown task kind {kind!r} (run or rollback)") from None
-        producer.send_task(name, args=(op_id,))
-
-    return dispatch
+    return vnfm_dispatcher_for(settings, _NAMES)
 
 
 def hand_over(occurrences: NsOccurrenceService, dispatch: Dispatch, op_id: str, kind: str) -> None:
     """Hand an occurrence to a worker; if that is impossible it goes FAILED_TEMP now (503)."""
-    try:
-        dispatch(op_id, kind)
-    except Exception as exc:
-        log.exception("ns op %s: could not be handed to a worker", op_id)
-        detail = f"the operation could not be handed to a worker: {exc}"
-        try:
-            occurrences.apply(op_id, Event.WORKER_LOST, error=problem(503, detail))
-        except Exception:
-            log.exception("ns op %s: recovery will end it", op_id)
-        raise ApiError(503, detail) from None
+
+    def worker_lost(lost_id: str, error: dict[str, Any]) -> None:
+        occurrences.apply(lost_id, Event.WORKER_LOST, error=error)
+
+    opocc_workers.hand_over(
+        dispatch, op_id, kind, worker_lost=worker_lost, log=log, log_prefix="ns op"
+    )
+
+
+def request_task(
+    occurrences: NsOccurrenceService,
+    dispatch: Dispatch,
+    op_id: str,
+    task: str,
+    *,
+    cancel_mode: str | None = None,
+) -> NsLcmOpOccRow:
+    """A task of an occurrence, and the work it hands over."""
+    row, kind = occurrences.request_task(op_id, task, cancel_mode=cancel_mode)
+    if kind is not None:
+        hand_over(occurrences, dispatch, op_id, kind)
+    return row

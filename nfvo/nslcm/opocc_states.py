@@ -46,16 +46,23 @@ Notes on the standard (SOL005 v3.x NsLcmOperationStateType and clauses 6.4.11-6.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
-from typing import Literal
+
+from sol013.opocc.machine import (
+    InstantiationState,
+    StateMachine,
+    TaskNotSupported,
+    TransitionRefused,
+)
 
 __all__ = [
     "CONTINUE_SUPPORTED",
     "FINAL",
+    "MACHINE",
     "NS_LCM_OP_TYPES",
     "RETRY_SUPPORTED",
     "ROLLBACK_SUPPORTED",
+    "RUNNING",
     "TASKS",
     "TASK_EVENTS",
     "TRANSITIONS",
@@ -88,10 +95,6 @@ FINAL: frozenset[OpState] = frozenset(
 )
 RUNNING: frozenset[OpState] = frozenset({OpState.PROCESSING, OpState.ROLLING_BACK})
 """States in which a worker holds (or is about to hold) the occurrence."""
-
-
-def is_final(state: OpState | str) -> bool:
-    return OpState(state) in FINAL
 
 
 class Event(StrEnum):
@@ -181,81 +184,31 @@ _EVENT_WORDS: dict[Event, str] = {
 }
 
 
-class TransitionRefused(Exception):
-    """The event is not possible now; ``detail`` is meant for an API user (ProblemDetails)."""
+MACHINE: StateMachine[OpState, Event] = StateMachine(
+    states=OpState,
+    events=Event,
+    transitions=TRANSITIONS,
+    final=FINAL,
+    running=RUNNING,
+    done=frozenset({OpState.COMPLETED, OpState.PARTIALLY_COMPLETED}),
+    operation_type="NsLcmOpType",
+    operations=NS_LCM_OP_TYPES,
+    task_events=TASK_EVENTS,
+    event_words=_EVENT_WORDS,
+    operation_support=_OPERATION_SUPPORT,
+)
 
-    status: int = 409
+is_final = MACHINE.is_final
+transition = MACHINE.transition
+"""The state after an event. With ``operation``: a retry, rollback or continue the operation
+does not support raises TaskNotSupported (404) whatever the state; any other refusal
+TransitionRefused (409)."""
+allowed_tasks = MACHINE.allowed_tasks
+"""The task links (retry, rollback, continue, fail, cancel) of the NsLcmOpOcc."""
+notification_status = MACHINE.notification_status
+"""START on entering PROCESSING or ROLLING_BACK, RESULT otherwise."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class TaskNotSupported(TransitionRefused):
-    """The task does not exist for this operation (404)."""
-
-    status = 404
-
-
-def _ordered(states: Iterable[OpState]) -> list[OpState]:
-    order = list(OpState)
-    return sorted(states, key=order.index)
-
-
-def _join(words: list[str], last: str) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return f"{', '.join(words[:-1])} {last} {words[-1]}"
-
-
-def _check_operation(operation: str) -> None:
-    if operation not in NS_LCM_OP_TYPES:
-        raise ValueError(f"unknown NsLcmOpType {operation!r}")
-
-
-def transition(current: OpState | str, event: Event, *, operation: str | None = None) -> OpState:
-    """The state after ``event`` in ``current``.
-
-    With ``operation``: a retry, rollback or continue the operation does not support raises
-    :class:`TaskNotSupported` (404) whatever the state; any other refusal
-    :class:`TransitionRefused` (409).
-    """
-    current = OpState(current)
-    event = Event(event)
-    words = _EVENT_WORDS[event]
-    if operation is not None:
-        _check_operation(operation)
-        supported = _OPERATION_SUPPORT.get(event)
-        if supported is not None and operation not in supported:
-            raise TaskNotSupported(
-                f"{words} is not supported for {operation} operations; it is for "
-                f"{_join(sorted(supported), 'and')}"
-            )
-    target = TRANSITIONS.get((current, event))
-    if target is not None:
-        return target
-    allowed = [s.value for s in _ordered(s for (s, ev) in TRANSITIONS if ev is event)]
-    detail = f"{words} is only possible in {_join(allowed, 'or')}; this operation is {current}"
-    if current in FINAL:
-        detail += ", which is final"
-    raise TransitionRefused(detail)
-
-
-def allowed_tasks(state: OpState | str, operation: str) -> set[str]:
-    """The task links (retry, rollback, continue, fail, cancel) of the NsLcmOpOcc."""
-    _check_operation(operation)
-    state = OpState(state)
-    tasks: set[str] = set()
-    for task, event in TASK_EVENTS.items():
-        supported = _OPERATION_SUPPORT.get(event)
-        if supported is not None and operation not in supported:
-            continue
-        if (state, event) in TRANSITIONS:
-            tasks.add(task)
-    return tasks
-
-
-NsState = Literal["INSTANTIATED", "NOT_INSTANTIATED"]
+NsState = InstantiationState
 
 
 def ns_state_after(operation: str, outcome: OpState | str) -> NsState | None:
@@ -268,18 +221,4 @@ def ns_state_after(operation: str, outcome: OpState | str) -> NsState | None:
       on record in the occurrence's error and resourceChanges).
     - the others: unchanged.
     """
-    _check_operation(operation)
-    outcome = OpState(outcome)
-    if outcome not in FINAL:
-        return None
-    done = outcome in (OpState.COMPLETED, OpState.PARTIALLY_COMPLETED)
-    if operation == "INSTANTIATE":
-        return "INSTANTIATED" if done else "NOT_INSTANTIATED"
-    if operation == "TERMINATE" and done:
-        return "NOT_INSTANTIATED"
-    return None
-
-
-def notification_status(state: OpState | str) -> Literal["START", "RESULT"]:
-    """START on entering PROCESSING or ROLLING_BACK, RESULT otherwise."""
-    return "START" if OpState(state) in RUNNING else "RESULT"
+    return MACHINE.instantiation_state_after(operation, outcome)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from nfvo.nslcm.models import NsInstanceRow, NsLcmOpOccRow
 from nfvo.nslcm.opocc_states import allowed_tasks
 from nfvo.nslcm.schemas import API_MAJOR, API_NAME
+from sol013.opocc.views import add_cancel_and_outcome, occurrence_links, timestamp
 
 
 def api_root(base_url: str) -> str:
@@ -59,35 +59,24 @@ def etag_source(row: NsInstanceRow) -> dict[str, Any]:
     return {"id": row.id, "revision": row.revision}
 
 
-def _timestamp(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def op_occ(row: NsLcmOpOccRow, base_url: str) -> dict[str, Any]:
     """The NsLcmOpOcc of a row (SOL005 6.5.2.3), absent attributes left out."""
     href = op_occ_href(base_url, row.id)
     view: dict[str, Any] = {
         "id": row.id,
         "operationState": row.operation_state,
-        "stateEnteredTime": _timestamp(row.state_entered_time),
+        "stateEnteredTime": timestamp(row.state_entered_time),
         "nsInstanceId": row.ns_instance_id,
         "lcmOperationType": row.operation,
-        "startTime": _timestamp(row.start_time),
+        "startTime": timestamp(row.start_time),
         "isAutomaticInvocation": row.is_automatic_invocation,
         "operationParams": row.operation_params or {},
         "isCancelPending": row.is_cancel_pending,
     }
-    if row.is_cancel_pending and row.cancel_mode is not None:
-        view["cancelMode"] = row.cancel_mode
-    if row.error is not None:
-        view["error"] = row.error
-    if row.resource_changes:
-        view["resourceChanges"] = row.resource_changes
-    links: dict[str, Any] = {
-        "self": {"href": href},
-        "nsInstance": {"href": ns_instance_href(base_url, row.ns_instance_id)},
-    }
-    for task in sorted(allowed_tasks(row.operation_state, row.operation)):
-        links[task] = {"href": f"{href}/{task}"}
-    view["_links"] = links
+    add_cancel_and_outcome(view, row)
+    view["_links"] = occurrence_links(
+        href,
+        ("nsInstance", ns_instance_href(base_url, row.ns_instance_id)),
+        allowed_tasks(row.operation_state, row.operation),
+    )
     return view

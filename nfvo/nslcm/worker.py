@@ -11,14 +11,14 @@ without recording anything; a worker killed outright leaves the lease to expire 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from nfvo.nslcm.engine import Engine, StepContext
+from nfvo.nslcm.models import NsLcmOpOccRow
 from nfvo.nslcm.occurrences import NsOccurrenceService, problem
 from nfvo.nslcm.opocc_states import Event, OpState
+from sol013.opocc.workers import Lease, claimed
 from vnfm.operation import Cancelled, ExecutionError
 
 __all__ = ["NsWorkerServices", "rollback_operation", "run_operation"]
@@ -35,46 +35,6 @@ class NsWorkerServices:
     heartbeat_seconds: float = 5.0
 
 
-class _Lease:
-    """Renews the lease from a thread; `lost` is set once it cannot be trusted."""
-
-    def __init__(self, op_id: str, services: NsWorkerServices) -> None:
-        self.op_id = op_id
-        self.services = services
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"ns-lease-{op_id[:8]}", daemon=True
-        )
-
-    def _beat(self) -> None:
-        services = self.services
-        valid_until = time.monotonic() + services.lease_seconds
-        while not self._stop.wait(services.heartbeat_seconds):
-            try:
-                renewed = services.occurrences.renew(
-                    self.op_id, services.worker_id, services.lease_seconds
-                )
-            except Exception:
-                log.exception("ns op %s: renewing the lease failed", self.op_id)
-                if time.monotonic() < valid_until:
-                    continue
-                renewed = False
-            if not renewed:
-                log.error("ns op %s: lease lost; stopping work on it", self.op_id)
-                self.lost.set()
-                return
-            valid_until = time.monotonic() + services.lease_seconds
-
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.services.heartbeat_seconds + 5.0)
-
-
 def _problem(exc: BaseException, title: str) -> dict[str, Any]:
     if isinstance(exc, ExecutionError):
         return problem(exc.status, exc.detail, title)
@@ -82,14 +42,17 @@ def _problem(exc: BaseException, title: str) -> dict[str, Any]:
 
 
 def _handle(op_id: str, services: NsWorkerServices) -> None:
+    with claimed(op_id, services, log=log, log_prefix="ns op") as row:
+        if row is not None:
+            _drive(op_id, services, row)
+
+
+def _drive(op_id: str, services: NsWorkerServices, row: NsLcmOpOccRow) -> None:
+    """Do what the claimed occurrence's stored state asks for, renewing its lease meanwhile."""
     svc = services.occurrences
-    row = svc.claim(op_id, services.worker_id, services.lease_seconds)
-    if row is None:
-        log.info("ns op %s: not runnable here (final, FAILED_TEMP or held by another)", op_id)
-        return
     state = OpState(row.operation_state)
     try:
-        with _Lease(op_id, services) as lease:
+        with Lease(op_id, services, log=log, log_prefix="ns op", thread_prefix="ns-lease") as lease:
 
             def cancel_requested() -> bool:
                 return lease.lost.is_set() or svc.cancel_requested(op_id)
@@ -130,11 +93,6 @@ def _handle(op_id: str, services: NsWorkerServices) -> None:
     except Exception:
         # Recording the outcome failed: the lease expires and recovery settles it.
         log.exception("ns op %s: recording the outcome failed", op_id)
-    finally:
-        try:
-            svc.release(op_id, services.worker_id)
-        except Exception:
-            log.exception("ns op %s: releasing the lease failed", op_id)
 
 
 def run_operation(op_id: str, services: NsWorkerServices) -> None:

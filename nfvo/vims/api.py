@@ -23,7 +23,7 @@ from nfvo.vims.schemas import (
 from nfvo.vims.service import VimRegistry
 from nfvo.vims.views import DEFAULT_EXCLUDED, etag_source, vim_href, vim_info
 from sol013.etag import check_if_match, etag_for
-from sol013.listing import base_url, created_order_key, list_response
+from sol013.listing import base_url, list_rows
 from sol013.merge_patch import require_merge_patch
 from sol013.oauth2 import require_scopes, scopes_for
 from sol013.selectors import Selector, selector_dependency
@@ -66,12 +66,10 @@ def list_vims(
     svc: VimRegistry = Depends(registry),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        rows = svc.list_all(session)
-    return list_response(
+    return list_rows(
         request,
-        [(row, vim_info(row, base)) for row in rows],
-        key=created_order_key,
+        svc,
+        lambda row: vim_info(row, base),
         filter_expr=filter,
         model=VimInfo,
         marker=nextpage_opaque_marker,

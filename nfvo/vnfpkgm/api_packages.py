@@ -15,7 +15,7 @@ from nfvo.vnfpkgm.schemas import (
 )
 from nfvo.vnfpkgm.service import PackageService
 from nfvo.vnfpkgm.views import package_href, package_info
-from sol013.listing import created_order_key, list_response
+from sol013.listing import list_rows
 from sol013.merge_patch import require_merge_patch
 from sol013.selectors import Selector, selector_dependency
 
@@ -31,12 +31,10 @@ def list_packages(
     svc: PackageService = Depends(service),
     base: str = Depends(base_url),
 ) -> Response:
-    with svc.sessions() as session:
-        rows = svc.list_all(session)
-    return list_response(
+    return list_rows(
         request,
-        [(row, package_info(row, base)) for row in rows],
-        key=created_order_key,
+        svc,
+        lambda row: package_info(row, base),
         filter_expr=filter,
         model=VnfPkgInfo,
         marker=nextpage_opaque_marker,
