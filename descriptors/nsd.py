@@ -108,6 +108,14 @@ class NsLevelContent(_Model):
     )
 
 
+def _stated(level: NsLevelContent) -> dict[tuple[str, ...], int]:
+    """What a level says of the VNFs, flat: (profile,) -> instances, (profile, aspect) -> level."""
+    stated: dict[tuple[str, ...], int] = {(p,): n for p, n in level.vnf_instances.items()}
+    for profile_id, aspects in level.vnf_scale_levels.items():
+        stated.update({(profile_id, a): n for a, n in aspects.items()})
+    return stated
+
+
 class NsScaleLevel(NsLevelContent):
     """One NS level of an NS scaling aspect."""
 
@@ -194,6 +202,26 @@ class NsDeploymentFlavour(_Model):
         return instantiation_level(
             self.instantiation_levels, level_id, self.default_instantiation_level
         )
+
+    def scale_levels_at(self, level: NsLevelContent) -> dict[str, int]:
+        """The NS scale level every aspect stands at once the NS is as ``level`` makes it.
+
+        SOL001 does not tie instantiation levels to scale levels, yet NS scaling goes on from
+        where the instance stands: an NS instantiated at a level that deploys what level n of
+        an aspect deploys stands at n on that aspect. For each aspect that is its highest
+        level whose VNF instance counts and VNF scale levels agree with ``level`` on
+        everything both state (and they state something in common); 0 when no level does.
+        """
+        wanted = _stated(level)
+        levels: dict[str, int] = {}
+        for aspect in self.scaling_aspects:
+            levels[aspect.id] = 0
+            for candidate in aspect.levels:
+                stated = _stated(candidate)
+                shared = stated.keys() & wanted.keys()
+                if shared and all(stated[k] == wanted[k] for k in shared):
+                    levels[aspect.id] = max(levels[aspect.id], candidate.level)
+        return levels
 
     def instantiation_order(self) -> list[list[str]]:
         """VNF profile ids in dependency order: each group after every group before it.

@@ -44,6 +44,7 @@ from nfvo.nsd.models import NsdRow
 from nfvo.nslcm.checks import VIM_IDS
 from nfvo.nslcm.models import NsInstanceRow, NsLcmOpOccRow
 from nfvo.nslcm.occurrences import NsOccurrenceService
+from nfvo.nslcm.vnf_levels import vnf_start
 from nfvo.vims.placement import PlacementRefused, PlacementRequest, Placer, demand_of
 from nfvo.vnfm_client import VnfmClient
 from nfvo.vnfm_client.errors import NotFound, VnfmError
@@ -302,8 +303,16 @@ class Engine:
                         )
                     package = _package(session, profile.vnfd_id)
                     vnfd = Vnfd.model_validate(package.vnfd)
+                    try:
+                        start = vnf_start(vnfd, profile, level.vnf_scale_levels.get(profile.id, {}))
+                    except KeyError as exc:
+                        raise ExecutionError(
+                            f"VNF profile {profile.id}: VNFD {vnfd.vnfd_id} has no flavour or "
+                            f"instantiation level {exc}",
+                            status=422,
+                        ) from None
                     demand = demand_of(
-                        vnfd, profile.flavour_id, profile.instantiation_level, instances=count
+                        vnfd, profile.flavour_id, start.instantiation_level_id, instances=count
                     )
                     wanted = vim_ids.get(profile.id)
                     try:
@@ -324,6 +333,8 @@ class Engine:
                                 "vnfdId": profile.vnfd_id,
                                 "group": group,
                                 "vimId": placed.vim.vim_id,
+                                "levelId": start.instantiation_level_id,
+                                "scaleAfter": start.scale_after,
                             }
                         )
         vls: list[Json] = []
@@ -385,13 +396,17 @@ class Engine:
                     except ExecutionError as exc:
                         failures.append((key, exc))
             for key, failure in failures:
-                run.failed_at(key)
+                # A VNF that is up but failed to reach its levels stays in the NS on
+                # "continue": only its scaling step is left out (`_reach_levels`).
+                if run.progress.get("failed") != _levels_step(key):
+                    run.failed_at(key)
                 raise failure
         vnf_records = self._vnf_records(run, plan)
         vl_records = self._vl_records(plan)
+        at_level = flavour.scale_levels_at(flavour.instantiation_level(plan["levelId"]))
         scale_status = [
-            {"nsScalingAspectId": aspect.id, "nsScaleLevelId": "0"}
-            for aspect in flavour.scaling_aspects
+            {"nsScalingAspectId": aspect_id, "nsScaleLevelId": str(n)}
+            for aspect_id, n in at_level.items()
         ]
 
         def complete(ns: NsInstanceRow) -> None:
@@ -457,6 +472,7 @@ class Engine:
         profile = flavour.vnf_profile(str(vnf["profileId"]))
         state = run.vnf_state(key)
         if state.get("state") == "INSTANTIATED":
+            self._reach_levels(run, vnf)
             return
         params: Json = next(
             (
@@ -519,6 +535,19 @@ class Engine:
             },
         )
         run.save()
+        self._reach_levels(run, vnf)
+
+    def _reach_levels(self, run: _Run, vnf: Json) -> None:
+        """Scale a VNF to the levels its NS level asks for that no VNF level gave it."""
+        scale_after: Json = vnf.get("scaleAfter") or {}
+        if not scale_after:
+            return
+        key = str(vnf["key"])
+        instance_id = str(run.vnf_state(key)["vnfInstanceId"])
+        request = _to_levels(scale_after)
+        self._vnf_op(
+            run, _levels_step(key), partial(self.deps.vnfm.scale_to_level, instance_id, request)
+        )
 
     def _instantiate_request(
         self,
@@ -540,8 +569,10 @@ class Engine:
             body["vimConnectionInfo"] = {
                 vim_id: {"vimId": vim_id, "vimType": self.deps.vim_type_of(vim_id)}
             }
-        if profile.instantiation_level is not None:
-            body["instantiationLevelId"] = profile.instantiation_level
+        # Plans recorded before VNF start levels existed have no "levelId".
+        level_id = vnf.get("levelId", profile.instantiation_level)
+        if level_id is not None:
+            body["instantiationLevelId"] = level_id
         for name in ("additionalParams", "extensions", "vnfConfigurableProperties"):
             if params.get(name):
                 body[name] = params[name]
@@ -812,11 +843,10 @@ class Engine:
             wanted.append((str(level_id), flavour.instantiation_level(level_id).vnf_scale_levels))
         for step, vnf_scale_levels in wanted:
             for profile_id, scale_levels in sorted(vnf_scale_levels.items()):
-                info = [{"aspectId": a, "scaleLevel": n} for a, n in sorted(scale_levels.items())]
                 for vnf in run.ns_vnfs:
                     if vnf.get("vnfProfileId") != profile_id:
                         continue
-                    request_level = ScaleVnfToLevelRequest.model_validate({"scaleInfo": info})
+                    request_level = _to_levels(scale_levels)
                     vnf_id = str(vnf["id"])
                     self._vnf_op(
                         run,
@@ -825,6 +855,8 @@ class Engine:
                     )
         refresh = self._refresh(run)
         status = {**current, **targets}
+        if level_id is not None:
+            status.update(flavour.scale_levels_at(flavour.instantiation_level(level_id)))
 
         def complete(ns: NsInstanceRow) -> None:
             refresh(ns)
@@ -881,6 +913,17 @@ class Engine:
         raise ExecutionError(
             f"updateType {kind}: changing a VNF's flavour is not supported by the VNFM", status=501
         )
+
+
+def _levels_step(vnf_key: str) -> str:
+    """The progress key of the scale that brings a new VNF to its NS level's VNF levels."""
+    return f"{vnf_key}-levels"
+
+
+def _to_levels(scale_levels: dict[str, int]) -> ScaleVnfToLevelRequest:
+    """A scale to level request that puts these VNF aspects at these levels."""
+    info = [{"aspectId": a, "scaleLevel": n} for a, n in sorted(scale_levels.items())]
+    return ScaleVnfToLevelRequest.model_validate({"scaleInfo": info})
 
 
 def _ext_connectivity(instance: VnfInstance) -> list[Json]:

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from descriptors.nsd_build import build_nsd_archive
-from tests.support.celery_worker import NAT_VNFD_ID, LcmLab
+from tests.support.celery_worker import NAT_VNFD_ID, LcmLab, lcm_lab, runnable_nat_csar
 from tests.support.etsi_schema import NSLCM_DEFS, validate
+from tests.support.local_vim import leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE_GATEWAY = REPO / "descriptors" / "nsds" / "edge-gateway"
+EDGE_GATEWAY_NSD_ID = "01ac4c04-8ab4-411c-9f2d-9c5ff9e5cd5f"
 NSDS = "/nsd/v2/ns_descriptors"
 NS_INSTANCES = "/nslcm/v2/ns_instances"
 NS_OP_OCCS = "/nslcm/v2/ns_lcm_op_occs"
@@ -71,6 +75,39 @@ def two_nat_nsd(tmp: Path, nat_b_vnfd_id: str) -> Path:
     nsd.write_text(text)
     # The manifest lists no digests of these files (unsigned archive): rebuilt as is.
     return build_nsd_archive(tree, tmp / "two-nat-nsd.zip")
+
+
+def edge_gateway_variant(
+    tmp: Path, name: str, old: str, new: str, *, nsd_id: str | None = None
+) -> Path:
+    """The sample edge-gateway NSD with ``old`` (found exactly once) replaced, as an archive.
+
+    With ``nsd_id`` the variant has that nsdId, so it can be onboarded next to the sample.
+    """
+    tree = tmp / name
+    shutil.copytree(EDGE_GATEWAY, tree)
+    nsd = tree / "Definitions" / "edge_gateway_nsd.yaml"
+    text = nsd.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in the sample NSD exactly once"
+    nsd.write_text(text.replace(old, new))
+    if nsd_id is not None:
+        types = tree / "Definitions" / "edge_gateway_types.yaml"
+        text = types.read_text()
+        assert text.count(EDGE_GATEWAY_NSD_ID) == 2
+        types.write_text(text.replace(EDGE_GATEWAY_NSD_ID, nsd_id))
+    return build_nsd_archive(tree, tmp / f"{name}.zip")
+
+
+@contextmanager
+def single_nat_lab(tmp: Path, prefix: str) -> Iterator[LcmLab]:
+    """An LCM lab with two workers and the runnable NAT package onboarded; no leaks after."""
+    with lcm_lab(tmp, broker_url=None, vim_prefix=prefix) as made:
+        made.start_worker("w1")
+        made.start_worker("w2")
+        made.onboard(runnable_nat_csar(tmp / "nat", vnfd_id=NAT_VNFD_ID))
+        yield made
+        assert made.vim.leaks() == []
+    assert leftovers(prefix) == []
 
 
 def _wait(http: httpx.Client, url: str, field: str, done: tuple[str, ...]) -> dict[str, Any]:
@@ -177,7 +214,9 @@ class NsApi:
 __all__ = [
     "NAT_VNFD_ID",
     "NsApi",
+    "edge_gateway_variant",
     "onboard_nsd",
     "set_package_state",
+    "single_nat_lab",
     "two_nat_nsd",
 ]

@@ -219,6 +219,8 @@ def test_scale_and_heal_map_to_vnf_operations(lab: LcmLab, api: NsApi) -> None:
     ns = api.ns(ns_id)
     assert ns["nsInstantiationLevelId"] == "large"
     assert [_fastpath_level(v) for v in ns["vnfInstance"]] == [3, 3]
+    # NS level large deploys what nat_capacity level 3 does: scaling goes on from 3.
+    assert ns["nsScaleStatus"] == [{"nsScalingAspectId": "nat_capacity", "nsScaleLevelId": "3"}]
 
     heal = {"healVnfData": [{"vnfInstanceId": first, "cause": "hn: operator request"}]}
     done = api.wait(api.task(ns_id, "heal", heal), "COMPLETED", "FAILED_TEMP")

@@ -8,44 +8,30 @@ package is the runnable variant (its VDUs are plain HTTP servers), since no traf
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from descriptors.nsd_build import build_nsd_archive
-from tests.support.celery_worker import NAT_VNFD_ID, LcmLab, lcm_lab, runnable_nat_csar
-from tests.support.local_vim import leftovers, name_prefix
-from tests.support.ns_lab import EDGE_GATEWAY, NsApi, onboard_nsd
+from tests.support.celery_worker import NAT_VNFD_ID, LcmLab
+from tests.support.local_vim import name_prefix
+from tests.support.ns_lab import NsApi, edge_gateway_variant, onboard_nsd, single_nat_lab
 
 INSTANTIATE = {"nsFlavourId": "default", "nsInstantiationLevelId": "small"}
 
 
 def nat_up_to_two(tmp: Path) -> Path:
     """The edge-gateway NSD whose NAT profile allows a second instance."""
-
-    tree = tmp / "edge-gateway-2"
-    shutil.copytree(EDGE_GATEWAY, tree)
-    nsd = tree / "Definitions" / "edge_gateway_nsd.yaml"
-    text = nsd.read_text()
-    assert text.count("max_number_of_instances: 1") == 1
-    nsd.write_text(text.replace("max_number_of_instances: 1", "max_number_of_instances: 2"))
-    return build_nsd_archive(tree, tmp / "edge-gateway-2.zip")
+    return edge_gateway_variant(
+        tmp, "edge-gateway-2", "max_number_of_instances: 1", "max_number_of_instances: 2"
+    )
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LcmLab]:
-    tmp = tmp_path_factory.mktemp("nsupdate")
-    prefix = name_prefix("hu")
-    with lcm_lab(tmp, broker_url=None, vim_prefix=prefix) as made:
-        made.start_worker("w1")
-        made.start_worker("w2")
-        made.onboard(runnable_nat_csar(tmp / "nat", vnfd_id=NAT_VNFD_ID))
+    with single_nat_lab(tmp_path_factory.mktemp("nsupdate"), name_prefix("hu")) as made:
         yield made
-        assert made.vim.leaks() == []
-    assert leftovers(prefix) == []
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from descriptors import sol001
 from descriptors.csar import validate_csar
 from descriptors.errors import DescriptorError
-from descriptors.nsd import Nsd, NsDeploymentFlavour, VnfProfile
+from descriptors.nsd import Nsd, NsDeploymentFlavour, NsLevelContent, VnfProfile
 from descriptors.nsd_build import build_nsd_archive, single_file_nsd
 from descriptors.nsd_parse import parse_nsd
 from descriptors.tosca import parse_vnfd
@@ -101,6 +101,20 @@ def test_instantiation_levels(nsd: Nsd) -> None:
     }
     with pytest.raises(KeyError):
         flavour.instantiation_level("medium")
+
+
+def test_instantiation_levels_stand_at_the_matching_scale_level(nsd: Nsd) -> None:
+    flavour = nsd.flavour("default")
+    # large deploys NAT fastpath 3 with 1 NAT, as nat_capacity level 3 does.
+    assert flavour.scale_levels_at(flavour.instantiation_level("large")) == {"nat_capacity": 3}
+    assert flavour.scale_levels_at(flavour.instantiation_level("small")) == {"nat_capacity": 0}
+    # A level that agrees with none (fastpath 9) or shares nothing with the aspect: 0.
+    beyond = NsLevelContent(vnf_scale_levels={"nat": {"fastpath": 9}})
+    unrelated = NsLevelContent(vnf_instances={"other": 2})
+    assert flavour.scale_levels_at(beyond) == {"nat_capacity": 0}
+    assert flavour.scale_levels_at(unrelated) == {"nat_capacity": 0}
+    # Every level of the aspect agrees on the instance count alone; the highest one wins.
+    assert flavour.scale_levels_at(NsLevelContent(vnf_instances={"nat": 1})) == {"nat_capacity": 7}
 
 
 def test_model_survives_json(nsd: Nsd) -> None:
