@@ -7,7 +7,8 @@ operation occurrence in STARTING, and hand it to a worker (``app.state.dispatch`
 
 Checks that need the VNFD are the worker's (a refused plan fails the occurrence with a
 ProblemDetails saying why), except where the answer to the request itself should say it:
-the external CPs of change_ext_conn (422 naming the field) and the vnfdId of a PATCH
+the external CPs of change_ext_conn and what change_flavour asks of the VNFD (422 naming
+the field, `vnfm.change_flavour`) and the vnfdId of a PATCH
 (409/422, `vnfm.modify_info`). Those are checked on the instance as read, and the
 occurrence starts only if the instance has not changed since (else 409: read and retry).
 """
@@ -31,6 +32,7 @@ from vnfm.notifications import op_occ_href
 from vnfm.occurrences import InstanceCheck, OccurrenceService
 from vnfm.schemas import (
     ChangeExtVnfConnectivityRequest,
+    ChangeVnfFlavourRequest,
     HealVnfRequest,
     InstantiateVnfRequest,
     LcmOperationType,
@@ -151,6 +153,19 @@ def change_ext_conn(
     base: str = Depends(base_url),
 ) -> Response:
     row = lcm_requests.start_change_ext_conn(
+        instances(request), occurrences(request), request.app.state.dispatch, vnfInstanceId, body
+    )
+    return Response(status_code=202, headers={"Location": op_occ_href(base, row.id)})
+
+
+@router.post("/{vnfInstanceId}/change_flavour", status_code=202, dependencies=[WRITE])
+def change_flavour(
+    vnfInstanceId: str,
+    body: ChangeVnfFlavourRequest,
+    request: Request,
+    base: str = Depends(base_url),
+) -> Response:
+    row = lcm_requests.start_change_flavour(
         instances(request), occurrences(request), request.app.state.dispatch, vnfInstanceId, body
     )
     return Response(status_code=202, headers={"Location": op_occ_href(base, row.id)})

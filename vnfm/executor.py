@@ -38,6 +38,12 @@ Step order:
   `update_unit` each unit whose replicas move (the VIM replaces them one at a
   time); wait; delete internal links no unit uses any more (an external link took
   them over).
+- CHANGE_FLAVOUR: plan the instance whole at the new flavour and level
+  (`vnfm.change_flavour`), then converge on it: networks ensured; units of VDUs
+  the flavour has not deleted, new ones created, the others scaled in, updated
+  (`update_unit` replaces the replicas whose spec differs) and scaled out; wait;
+  internal networks the plan has not deleted. Rollback converges on the flavour
+  the instance's record still has.
 - MODIFY_INFO: nothing on the VIM; check the request again (`vnfm.modify_info`)
   and hand the modifications back to be stored with the completion.
 
@@ -63,7 +69,7 @@ from descriptors.vnfd import Vnfd
 from vim_adapters.errors import VimError
 from vim_adapters.interface import Ownership, ReplicaState, VimAdapter
 from vim_adapters.registry import VimResolver
-from vnfm import ext_links, grant_request, planner, targets
+from vnfm import change_flavour, ext_links, grant_request, planner, targets
 from vnfm.instantiated_info import (
     DEFAULT_VIM_CONNECTION_ID,
     compute_handle,
@@ -85,6 +91,7 @@ from vnfm.opocc_states import ROLLBACK_SUPPORTED
 from vnfm.resource_changes import ChangeLog
 from vnfm.schemas import (
     ChangeExtVnfConnectivityRequest,
+    ChangeVnfFlavourRequest,
     ExtVirtualLinkInfo,
     InstantiateVnfRequest,
     OperateVnfRequest,
@@ -196,6 +203,7 @@ class Executor:
             "TERMINATE": self._terminate,
             "OPERATE": self._operate,
             "CHANGE_EXT_CONN": self._change_ext_conn,
+            "CHANGE_FLAVOUR": self._change_flavour,
             "MODIFY_INFO": self._modify_info,
         }
         step = steps.get(ctx.operation)
@@ -214,7 +222,8 @@ class Executor:
             ) from None
 
     def rollback(self, ctx: OperationContext) -> None:
-        """Remove exactly what this operation (ctx.op_id) made on the VIM."""
+        """Undo the operation on the VIM: remove exactly what it (ctx.op_id) made, or, for a
+        CHANGE_FLAVOUR, put the flavour on record back."""
         if self.vims is not None and ctx.operation not in RECORD_ONLY:
             return self._bound(ctx).rollback(ctx)
         if ctx.operation not in ROLLBACK_SUPPORTED:
@@ -223,6 +232,8 @@ class Executor:
                 f"(only {', '.join(sorted(ROLLBACK_SUPPORTED))})",
                 status=404,
             )
+        if ctx.operation == "CHANGE_FLAVOUR":
+            return self._restore_flavour(ctx)
         owned = [
             r for r in self.vim.list_owned(ctx.vnf_instance_id) if r.owner.lcm_op_id == ctx.op_id
         ]
@@ -534,6 +545,146 @@ class Executor:
             changed_ext_connectivity=ext_links.dump(ext_links.changed(before, after, requested)),
             modifications=modifications,
         )
+
+    # -- CHANGE_FLAVOUR -------------------------------------------------------------------
+
+    def _change_flavour(self, ctx: OperationContext) -> OperationResult:
+        request = parse_request(ChangeVnfFlavourRequest, ctx.params, "ChangeVnfFlavourRequest")
+        self._check_cancel(ctx, "planning")
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        targets.current_flavour(ctx, vnfd)
+        change = change_flavour.target(ctx, vnfd, request, handle_for=self._handles())
+        modifications = change_flavour.modifications(
+            request,
+            vnfd_id=ctx.vnfd_id,
+            flavour_id=ctx.flavour_id,
+            scale_levels=ctx.scale_levels,
+            nfvo=self.nfvo,
+        )
+        self._converge(ctx, vnfd, change.plan)
+        changes = self._flavour_changes(ctx, vnfd)
+        changed_links = None
+        if request.extVirtualLinks is not None:
+            before = ext_links.load(ctx.ext_virtual_links)
+            requested = [link.id for link in request.extVirtualLinks]
+            changed_links = ext_links.dump(ext_links.changed(before, change.links, requested))
+        return self._instantiated(
+            ctx,
+            vnfd,
+            request.newFlavourId,
+            change.plan.scale_levels,
+            changes,
+            change.level_id,
+            links=change.links,
+            changed_ext_connectivity=changed_links,
+            modifications=modifications,
+        )
+
+    def _converge(self, ctx: OperationContext, vnfd: Vnfd, plan: planner.ResourcePlan) -> None:
+        """Make the instance on the VIM what `plan` says, whatever state a run left it in.
+
+        Networks first (units attach to them), then units: a VDU the plan has not is deleted,
+        a new one created; an existing one is scaled in, updated (the VIM replaces the
+        replicas whose spec differs, none on a re-run), then scaled out. Internal networks
+        the plan has not go last, when no unit uses them any more.
+        """
+        instance = ctx.vnf_instance_id
+        owner = Ownership(vnf_instance_id=instance, lcm_op_id=ctx.op_id)
+        link_of = internal_links(vnfd, instance)
+        for network in plan.networks:
+            existing = self.vim.get_network(network.name)
+            if existing is None:
+                self._check_cancel(ctx, f"creating network {network.name}")
+                self.vim.ensure_network(network, owner)
+            elif existing.spec != network:
+                raise ExecutionError(
+                    f"virtual link {link_of.get(network.name, network.name)}: its network "
+                    f"{network.name} exists with another spec ({existing.spec.cidr}, the "
+                    f"flavour's is {network.cidr}); a link cannot change in place",
+                    status=422,
+                )
+        wanted = {unit.name for unit in plan.units}
+        for resource in self.vim.list_owned(instance):
+            if resource.kind == "unit" and resource.name not in wanted:
+                self._check_cancel(ctx, f"deleting unit {resource.name}")
+                log.info("op %s: deleting unit %s (not in the flavour)", ctx.op_id, resource.name)
+                self.vim.delete_unit(resource.name)
+        vdu_of = change_flavour.vdu_of_units(vnfd, instance)
+        for spec in plan.units:
+            self._check_cancel(ctx, f"changing unit {spec.name}")
+            unit = self.vim.get_unit(spec.name)
+            if unit is None:
+                log.info("op %s: creating unit %s", ctx.op_id, spec.name)
+                self.vim.ensure_unit(
+                    spec,
+                    Ownership(
+                        vnf_instance_id=instance, vdu_id=vdu_of[spec.name], lcm_op_id=ctx.op_id
+                    ),
+                )
+                continue
+            kept = min(unit.spec.replicas, spec.replicas)
+            if unit.spec.replicas > kept:
+                self.vim.scale_unit(spec.name, kept, lcm_op_id=ctx.op_id)
+            log.info("op %s: updating unit %s", ctx.op_id, spec.name)
+            self.vim.update_unit(spec.model_copy(update={"replicas": kept}), lcm_op_id=ctx.op_id)
+            if spec.replicas > kept:
+                self._check_cancel(ctx, f"scaling unit {spec.name} to {spec.replicas}")
+                self.vim.scale_unit(spec.name, spec.replicas, lcm_op_id=ctx.op_id)
+        self._wait(ctx, [unit.name for unit in plan.units])
+        needed = {network.name for network in plan.networks}
+        for resource in self.vim.list_owned(instance):
+            if resource.kind != "network" or resource.name not in link_of:
+                continue
+            if resource.name not in needed:
+                self._check_cancel(ctx, f"deleting network {resource.name}")
+                log.info("op %s: deleting internal link %s", ctx.op_id, resource.name)
+                self.vim.delete_network(resource.name)
+
+    def _flavour_changes(self, ctx: OperationContext, vnfd: Vnfd) -> ChangeLog:
+        """What the change did, from the instance's record before it and the VIM after it.
+
+        Both are the same on every run, so a re-run names the same resources.
+        """
+        changes = ChangeLog()
+        before = ctx.instantiated_info
+        old_vnfcs = {str(v["id"]): v for v in before.get("vnfcResourceInfo") or ()}
+        old_links = {str(v["id"]): v for v in before.get("vnfVirtualLinkResourceInfo") or ()}
+        owned = self.vim.list_owned(ctx.vnf_instance_id)
+        replicas = {r.name: r for r in owned if r.kind == "replica"}
+        link_of = internal_links(vnfd, ctx.vnf_instance_id)
+        networks = {r.name for r in owned if r.kind == "network" and r.name in link_of}
+        for replica_id, vnfc in old_vnfcs.items():
+            if replica_id not in replicas:
+                changes.vnfc("REMOVED", replica_id, str(vnfc["vduId"]), vnfc["computeResource"])
+        for replica_id, replica in replicas.items():
+            if replica_id not in old_vnfcs:
+                change = "ADDED"
+            elif replica.owner.lcm_op_id == ctx.op_id:
+                change = "MODIFIED"
+            else:
+                continue
+            vdu_id = replica.owner.vdu_id or ""
+            changes.vnfc(change, replica_id, vdu_id, self._compute(replica_id))
+        for network, link in old_links.items():
+            if network not in networks:
+                vl_id = str(link["vnfVirtualLinkDescId"])
+                changes.link("REMOVED", network, vl_id, link["networkResource"])
+        for network in sorted(networks - set(old_links)):
+            handle = network_handle(self.vim, network, self.vim_connection_id)
+            changes.link("ADDED", network, link_of[network], handle)
+        return changes
+
+    def _restore_flavour(self, ctx: OperationContext) -> None:
+        """Roll a CHANGE_FLAVOUR back: converge on the flavour the instance's record has."""
+        vnfd = targets.vnfd_of(self.nfvo, ctx)
+        try:
+            self._converge(ctx, vnfd, change_flavour.restored(ctx, vnfd))
+        except planner.PlanError as exc:
+            raise ExecutionError(exc.detail, status=422) from None
+        except VimError as exc:
+            raise ExecutionError(
+                f"rollback failed on the VIM: {exc.detail}", retryable=exc.retryable
+            ) from None
 
     # -- MODIFY_INFO ----------------------------------------------------------------------
 

@@ -14,6 +14,11 @@ OPERATE updates every VNFC (its processes stop or start; nothing is added or rem
 CHANGE_EXT_CONN updates every VNFC whose unit is rewired (the VIM replaces each such
 replica) and adds the link ports of the external CPs the request names.
 
+CHANGE_FLAVOUR (SOL003 Granting, "change flavour") names the new flavour; it
+removes every VNFC of a unit whose spec changes (the VIM replaces them all) or whose VDU the
+new flavour has not, and the VNFCs a lower count drops, and adds the new flavour's VNFCs in
+their place; internal links likewise. `CURRENT_FLAVOUR_PARAM` tells the NFVO the old one.
+
 MODIFY_INFO needs no grant (SOL003 grants only operations that touch resources); asking
 `build` for it is an error.
 """
@@ -25,20 +30,26 @@ from typing import Any
 
 from descriptors.vnfd import Vnfd
 from vim_adapters.interface import VimAdapter
-from vnfm import ext_links, planner, targets
+from vnfm import change_flavour, ext_links, planner, targets
 from vnfm.instantiated_info import compute_handle, internal_links, network_handle
 from vnfm.operation import ExecutionError, OperationContext, parse_request
 from vnfm.schemas import (
     ChangeExtVnfConnectivityRequest,
+    ChangeVnfFlavourRequest,
     InstantiateVnfRequest,
     OperateVnfRequest,
 )
 from vnfm.schemas.common import API_MAJOR, API_NAME
 
-__all__ = ["NOT_GRANTED", "build", "needs_grant"]
+__all__ = ["CURRENT_FLAVOUR_PARAM", "NOT_GRANTED", "build", "needs_grant"]
 
 NOT_GRANTED: frozenset[str] = frozenset({"MODIFY_INFO"})
 """Operations that SOL003 does not grant: they change no virtualised resource."""
+
+
+CURRENT_FLAVOUR_PARAM = "currentFlavourId"
+"""GrantRequest.additionalParams key naming the flavour a CHANGE_FLAVOUR leaves (flavourId is
+the new one): the NFVO sizes the removed resources by it (`nfvo.grant.placement`)."""
 
 
 def needs_grant(operation: str) -> bool:
@@ -53,6 +64,8 @@ class _Definitions:
     remove: list[dict[str, Any]] = field(default_factory=list)
     update: list[dict[str, Any]] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    """Entries of the request's additionalParams."""
 
 
 def new_compute(vdu_id: str, index: int) -> dict[str, Any]:
@@ -97,6 +110,14 @@ class _Builder:
 
     def existing(self, vdu_id: str, replica_id: str) -> dict[str, Any]:
         return existing_compute(self.vim, vdu_id, replica_id, self.vim_connection_id)
+
+    def existing_link(self, vl_id: str, network: str) -> dict[str, Any]:
+        return {
+            "id": f"vl-{network}",
+            "type": "VL",
+            "resourceTemplateId": vl_id,
+            "resource": network_handle(self.vim, network, self.vim_connection_id),
+        }
 
     def instantiate(self) -> _Definitions:
         ctx, vnfd = self.ctx, self.vnfd
@@ -169,6 +190,50 @@ class _Builder:
             ],
         )
 
+    def change_flavour(self) -> _Definitions:
+        ctx, vnfd = self.ctx, self.vnfd
+        request = parse_request(ChangeVnfFlavourRequest, ctx.params, "ChangeVnfFlavourRequest")
+        targets.current_flavour(ctx, vnfd)
+        change = change_flavour.target(ctx, vnfd, request, handle_for=self.handle_for)
+        found = _Definitions(
+            # SOL003: instantiationLevelId is for INSTANTIATE only; the VNFCs say the level.
+            attributes={"flavourId": request.newFlavourId},
+            params={CURRENT_FLAVOUR_PARAM: ctx.flavour_id},
+        )
+        units = {unit.name: unit for unit in targets.owned_units(self.vim, ctx.vnf_instance_id)}
+        vdu_of = change_flavour.vdu_of_units(vnfd, ctx.vnf_instance_id)
+        wanted = {spec.name: spec for spec in change.plan.units}
+        for name, gone in units.items():
+            if name not in wanted:
+                vdu_id = gone.owner.vdu_id or vdu_of.get(name, name)
+                found.remove += [self.existing(vdu_id, r.id) for r in gone.replicas]
+        for spec in change.plan.units:
+            vdu_id = vdu_of[spec.name]
+            unit = units.get(spec.name)
+            current = unit.replicas if unit is not None else ()
+            # A unit whose spec changes has every replica replaced: each old VNFC goes and a
+            # new one comes; otherwise only the count changes.
+            replaced = unit is not None and (
+                unit.spec.model_copy(update={"replicas": spec.replicas}) != spec
+            )
+            first_new = 0 if replaced else len(current)
+            found.add += [new_compute(vdu_id, i) for i in range(first_new, spec.replicas)]
+            found.remove += [
+                self.existing(vdu_id, r.id) for r in current if replaced or r.index >= spec.replicas
+            ]
+        link_of = internal_links(vnfd, ctx.vnf_instance_id)
+        needed = {network.name for network in change.plan.networks}
+        present = {
+            r.name
+            for r in self.vim.list_owned(ctx.vnf_instance_id)
+            if r.kind == "network" and r.name in link_of
+        }
+        found.add += [new_link(link_of[name]) for name in sorted(needed - present)]
+        found.remove += [
+            self.existing_link(link_of[name], name) for name in sorted(present - needed)
+        ]
+        return found
+
     def terminate(self) -> _Definitions:
         ctx = self.ctx
         link_of = internal_links(self.vnfd, ctx.vnf_instance_id)
@@ -177,14 +242,7 @@ class _Builder:
             if resource.kind == "replica" and resource.owner.vdu_id is not None:
                 found.remove.append(self.existing(resource.owner.vdu_id, resource.name))
             elif resource.kind == "network" and resource.name in link_of:
-                found.remove.append(
-                    {
-                        "id": f"vl-{resource.name}",
-                        "type": "VL",
-                        "resourceTemplateId": link_of[resource.name],
-                        "resource": network_handle(self.vim, resource.name, self.vim_connection_id),
-                    }
-                )
+                found.remove.append(self.existing_link(link_of[resource.name], resource.name))
         return found
 
 
@@ -212,6 +270,7 @@ def build(
         "TERMINATE": builder.terminate,
         "OPERATE": builder.operate,
         "CHANGE_EXT_CONN": builder.change_ext_conn,
+        "CHANGE_FLAVOUR": builder.change_flavour,
     }
     step = steps.get(ctx.operation)
     if step is None:
@@ -232,8 +291,11 @@ def build(
         "isAutomaticInvocation": False,
         **found.attributes,
     }
+    params = dict(found.params)
     if vim_connection is not None:
-        body["additionalParams"] = {"vimConnectionInfo": vim_connection}
+        params["vimConnectionInfo"] = vim_connection
+    if params:
+        body["additionalParams"] = params
     for key, definitions in (
         ("addResources", found.add),
         ("removeResources", found.remove),

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sol013.opocc import workers as opocc_workers
 from sol013.problem import ApiError
 from vim_adapters.registry import VimResolver
-from vnfm import modify_info, planner, targets
+from vnfm import change_flavour, ext_links, modify_info, planner, targets
 from vnfm.instances import InstanceService
 from vnfm.models import LcmOpOccRow, VnfInstanceRow
 from vnfm.notifications import notify_identifier_created, notify_identifier_deleted
@@ -26,6 +26,7 @@ from vnfm.operation import ExecutionError
 from vnfm.opocc_states import Event
 from vnfm.schemas import (
     ChangeExtVnfConnectivityRequest,
+    ChangeVnfFlavourRequest,
     CreateVnfRequest,
     InstantiateVnfRequest,
     LcmOperationType,
@@ -41,13 +42,18 @@ __all__ = [
     "request_params",
     "request_task",
     "start_change_ext_conn",
+    "start_change_flavour",
     "start_operation",
     "unchanged_since",
 ]
 
 log = logging.getLogger(__name__)
 # Operations whose request is merged into the instance's vimConnectionInfo when they complete.
-_MERGES_VIM_CONNECTIONS = (LcmOperationType.MODIFY_INFO, LcmOperationType.CHANGE_EXT_CONN)
+_MERGES_VIM_CONNECTIONS = (
+    LcmOperationType.MODIFY_INFO,
+    LcmOperationType.CHANGE_EXT_CONN,
+    LcmOperationType.CHANGE_FLAVOUR,
+)
 
 
 def create_instance(
@@ -117,8 +123,8 @@ def start_operation(
     """Start an occurrence (404/409/412 as `OccurrenceService.start` says) and dispatch it.
 
     A request that merges into the instance's vimConnectionInfo (MODIFY_INFO,
-    CHANGE_EXT_CONN) is also checked, on the locked instance, not to move it off the VIM its
-    resources are on (409, `modify_info.check_vim_kept`), before ``check``.
+    CHANGE_EXT_CONN, CHANGE_FLAVOUR) is also checked, on the locked instance, not to move it
+    off the VIM its resources are on (409, `modify_info.check_vim_kept`), before ``check``.
     """
     if operation in _MERGES_VIM_CONNECTIONS:
         check = _all(_keeps_vim(params), check)
@@ -233,6 +239,45 @@ def start_change_ext_conn(
         dispatch,
         instance_id,
         LcmOperationType.CHANGE_EXT_CONN,
+        request_params(body),
+        check=unchanged_since(row),
+    )
+
+
+def start_change_flavour(
+    instances: InstanceService,
+    occurrences: OccurrenceService,
+    dispatch: Dispatch,
+    instance_id: str,
+    body: ChangeVnfFlavourRequest,
+) -> LcmOpOccRow:
+    """CHANGE_FLAVOUR: the request checked against the instance as read and its VNFD (422
+    naming the field, `vnfm.change_flavour`), then started only if the instance has not
+    changed since (else 409)."""
+    row = read_instance(instances, instance_id)
+    if row.instantiation_state == "INSTANTIATED" and row.flavour_id is not None:
+        try:
+            vnfd = instances.nfvo.vnfd(row.vnfd_id)
+        except KeyError:
+            vnfd = None  # the worker reports the missing VNFD
+        try:
+            if vnfd is not None:
+                links = (row.instantiated_info or {}).get("extVirtualLinkInfo") or []
+                change_flavour.check(vnfd, row.flavour_id, body, ext_links.load(links))
+            change_flavour.modifications(
+                body,
+                vnfd_id=row.vnfd_id,
+                flavour_id=row.flavour_id,
+                scale_levels=dict(row.scale_levels or {}),
+                nfvo=instances.nfvo,
+            )
+        except ExecutionError as exc:
+            raise ApiError(exc.status, exc.detail) from None
+    return start_operation(
+        occurrences,
+        dispatch,
+        instance_id,
+        LcmOperationType.CHANGE_FLAVOUR,
         request_params(body),
         check=unchanged_since(row),
     )

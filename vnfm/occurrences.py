@@ -59,7 +59,7 @@ _WORKER_LOST_STARTING = (
     "the worker running this operation was lost before the operation was granted; "
     "nothing was changed on the VIM and the operation was rolled back"
 )
-NEEDS_STARTED: frozenset[str] = frozenset({"SCALE", "SCALE_TO_LEVEL"})
+NEEDS_STARTED: frozenset[str] = frozenset({"SCALE", "SCALE_TO_LEVEL", "CHANGE_FLAVOUR"})
 """Operations refused while the VNF is STOPPED (see `_refuse_state`)."""
 InstanceCheck = Callable[[VnfInstanceRow], None]
 """Called with the locked instance when an occurrence starts; raises ApiError to refuse."""
@@ -71,8 +71,9 @@ def _refuse_state(instance: VnfInstanceRow, operation: str) -> None:
     """409 unless the instance is in a state the operation can start from.
 
     INSTANTIATE needs NOT_INSTANTIATED, MODIFY_INFO any state, every other operation
-    INSTANTIATED. A STOPPED VNF is not scaled: the replicas a scale-out adds would run while
-    the VNF is meant to be stopped; it is started (OPERATE) first. (Healing is fine: the VIM
+    INSTANTIATED. A STOPPED VNF is not scaled, nor its flavour changed: the replicas they add
+    would run while the VNF is meant to be stopped; it is started (OPERATE) first. (Healing is
+    fine: the VIM
     replaces a stopped replica by a stopped one.)
     """
     state = instance.instantiation_state
@@ -129,11 +130,15 @@ class OccurrenceService(OccurrenceStore[LcmOpOccRow]):
                 vim_connection_id=(
                     resources_connection(instance.instantiated_info) if instantiated else None
                 ),
+                instantiated_info=dict(instance.instantiated_info or {}) if instantiated else {},
+                additional_params=dict(made_by.get("additionalParams") or {}),
             )
 
     @staticmethod
     def _instantiate_params(session: Session, instance: VnfInstanceRow) -> dict[str, Any]:
-        """The InstantiateVnfRequest of the instance's completed INSTANTIATE.
+        """The request that set the instance's flavour: its completed INSTANTIATE's, or its
+        last completed CHANGE_FLAVOUR's (both name instantiationLevelId, additionalParams and
+        extVirtualLinks alike).
 
         The instance table has no column for its instantiation level; the request that made
         the instance says it (absent when the VNFD's default level was used).
@@ -142,7 +147,7 @@ class OccurrenceService(OccurrenceStore[LcmOpOccRow]):
             select(LcmOpOccRow.operation_params)
             .where(
                 LcmOpOccRow.vnf_instance_id == instance.id,
-                LcmOpOccRow.operation == "INSTANTIATE",
+                LcmOpOccRow.operation.in_(("INSTANTIATE", "CHANGE_FLAVOUR")),
                 LcmOpOccRow.operation_state == OpState.COMPLETED.value,
             )
             .order_by(LcmOpOccRow.created_at.desc())

@@ -36,7 +36,7 @@ class OperationContext:
 
     op_id: str
     operation: str
-    """LcmOperationType value: INSTANTIATE, SCALE, ..., OPERATE, CHANGE_EXT_CONN, MODIFY_INFO."""
+    """LcmOperationType value: INSTANTIATE, SCALE, ..., CHANGE_EXT_CONN, CHANGE_FLAVOUR, ..."""
     vnf_instance_id: str
     vnfd_id: str
     params: dict[str, Any]
@@ -55,6 +55,13 @@ class OperationContext:
     vim_connection_id: str | None = None
     """The VIM connection the instance's resources are on (their ResourceHandles name it);
     None when it has none (not instantiated)."""
+    instantiated_info: dict[str, Any] = field(default_factory=dict)
+    """The instance's InstantiatedVnfInfo (JSON) as stored before the operation; empty when
+    it is not instantiated. A CHANGE_FLAVOUR reads what it changes from (and what its
+    rollback puts back) here: the instance is rewritten only when an operation completes."""
+    additional_params: dict[str, Any] = field(default_factory=dict)
+    """The additionalParams of the request that set the instance's flavour (its INSTANTIATE
+    or its last CHANGE_FLAVOUR): what its units' configuration was planned with."""
 
 
 @dataclass(frozen=True)

@@ -182,15 +182,17 @@ LCM_OPERATION_TYPES: tuple[str, ...] = (
 )
 """LcmOperationType values."""
 
-ROLLBACK_SUPPORTED: frozenset[str] = frozenset({"INSTANTIATE"})
+ROLLBACK_SUPPORTED: frozenset[str] = frozenset({"INSTANTIATE", "CHANGE_FLAVOUR"})
 """Operations whose occurrences offer the rollback task.
 
 SOL003 clause 5.4.15.3.1 makes rollback mandatory only for InstantiateVnf; for any other
 operation it is the VNFM's choice, and an unsupported rollback task answers 404. This VNFM
-rolls back by deleting what the operation's ``lcm_op_id`` owns on the VIM, which restores
-the previous state only for an operation that only adds resources. A failed INSTANTIATE
-qualifies; TERMINATE and HEAL (and a scale-in) remove resources, which deleting cannot
-bring back, so ROLLED_BACK would claim a state that was not restored.
+rolls back an INSTANTIATE by deleting what the operation's ``lcm_op_id`` owns on the VIM,
+which restores the previous state only for an operation that only adds resources;
+TERMINATE and HEAL (and a scale-in) remove resources, which deleting cannot bring back, so
+ROLLED_BACK would claim a state that was not restored. A CHANGE_FLAVOUR is rolled back by
+converging the VIM on the old flavour again, which the instance's record (rewritten only
+when an operation completes) still describes (`vnfm.change_flavour`).
 """
 
 RETRY_SUPPORTED: frozenset[str] = frozenset(LCM_OPERATION_TYPES)

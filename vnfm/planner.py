@@ -64,6 +64,7 @@ __all__ = [
     "levels_for_instantiation",
     "network_name",
     "plan_connectivity",
+    "plan_flavour",
     "plan_instantiation",
     "replicas_at",
     "replicas_for_instantiation",
@@ -775,11 +776,45 @@ def plan_instantiation(
 ) -> ResourcePlan:
     """The networks and units an InstantiateVnfRequest asks for."""
     flavour = _flavour(vnfd, flavour_id)
-    scale_levels = levels_for_instantiation(flavour, instantiation_level_id)
-    replicas = replicas_for_instantiation(flavour, instantiation_level_id)
+    return plan_flavour(
+        vnfd,
+        flavour_id=flavour_id,
+        scale_levels=levels_for_instantiation(flavour, instantiation_level_id),
+        replicas=replicas_for_instantiation(flavour, instantiation_level_id),
+        vnf_instance_id=vnf_instance_id,
+        ext_links=ext_links,
+        additional_params=additional_params,
+        config=config,
+    )
+
+
+def plan_flavour(
+    vnfd: Vnfd,
+    *,
+    flavour_id: str,
+    scale_levels: Mapping[str, int],
+    replicas: Mapping[str, int],
+    vnf_instance_id: str,
+    ext_links: Sequence[ExternalLink] = (),
+    additional_params: Mapping[str, Any] = _EMPTY,
+    config: Mapping[str, str] = _EMPTY,
+) -> ResourcePlan:
+    """The networks and units of a flavour at these scale levels with these VDU instances.
+
+    `replicas` counts every VDU of the flavour (checked against the VDU profiles); how they
+    follow from a level or from scaling is the caller's (`plan_instantiation`, a rollback
+    to the counts on record).
+    """
+    flavour = _flavour(vnfd, flavour_id)
+    levels = _complete_levels(flavour, scale_levels)
+    missing = [vdu.id for vdu in flavour.vdus if vdu.id not in replicas]
+    if missing:
+        raise PlanError(f"no number of instances for VDU {', '.join(missing)}")
+    counts = {vdu.id: replicas[vdu.id] for vdu in flavour.vdus}
+    _check_bounds(flavour, counts, _describe(levels))
     vl_ids = {vl.id for vl in flavour.virtual_links}
     for cp in flavour.vdu_cps:
-        if cp.vdu is not None and cp.vdu not in replicas:
+        if cp.vdu is not None and cp.vdu not in counts:
             raise PlanError(f"VDU connection point {cp.id} binds to unknown VDU {cp.vdu}")
         if cp.virtual_link is not None and cp.virtual_link not in vl_ids:
             raise PlanError(
@@ -796,7 +831,7 @@ def plan_instantiation(
             vnfd,
             flavour,
             vdu,
-            replicas=replicas[vdu.id],
+            replicas=counts[vdu.id],
             vnf_instance_id=vnf_instance_id,
             attached=attached,
             additional_params=additional_params,
@@ -804,9 +839,7 @@ def plan_instantiation(
         )
         for vdu in flavour.vdus
     ]
-    return ResourcePlan(
-        networks=networks, units=units, scale_levels=scale_levels, replicas=replicas
-    )
+    return ResourcePlan(networks=networks, units=units, scale_levels=levels, replicas=counts)
 
 
 class Connectivity(_Model):

@@ -8,8 +8,8 @@ from vnfm.models import VnfInstanceRow
 
 API_ROOT = "/vnflcm/v2"
 # Task resources offered in each instantiation state (SOL003 VnfInstance._links). Only
-# tasks this VNFM has a route for (vnfm/api_tasks.py): changeFlavour, changeCurrentVnfPkg
-# and the snapshot tasks are not implemented, so they are not advertised.
+# tasks this VNFM has a route for (vnfm/api_tasks.py): changeCurrentVnfPkg and the snapshot
+# tasks are not implemented, so they are not advertised.
 _TASKS = {
     "NOT_INSTANTIATED": ("instantiate",),
     "INSTANTIATED": (
@@ -19,6 +19,7 @@ _TASKS = {
         "heal",
         "operate",
         "changeExtConn",
+        "changeFlavour",
     ),
 }
 _TASK_PATHS = {
@@ -29,6 +30,7 @@ _TASK_PATHS = {
     "heal": "heal",
     "operate": "operate",
     "changeExtConn": "change_ext_conn",
+    "changeFlavour": "change_flavour",
 }
 # Complex attributes a list leaves out unless asked for (SOL003 clause 5.4.2.3.2).
 DEFAULT_EXCLUDED = (

@@ -8,7 +8,9 @@ VIM's ``Inventory`` and the VIM connection the NFVO chose. The result is a ``Gra
 Capacity: the vCPU and memory of the COMPUTE resources to add (``addResources`` and
 ``tempResources``; for an INSTANTIATE by ``instantiationLevelId`` alone, the level's VDU
 instances), less those of the COMPUTE resources the same operation removes, must fit in what is
-free on the VIM: ``total x allocation ratio - allocated``. Allocation ratios are the usual
+free on the VIM: ``total x allocation ratio - allocated``. Removed resources are sized by the
+flavour a CHANGE_FLAVOUR leaves when the request names it (`current_resources`), else by the
+largest flavour that has their VDU. Allocation ratios are the usual
 over-commitment of a VIM (OpenStack's cpu_allocation_ratio); 1.0 means no over-commitment.
 
 Which VIM (`choose_vim`): the one this project's VNFM names in the request's
@@ -46,6 +48,9 @@ from vim_adapters.registry import VIM_TYPE_OF_KIND, UnknownVim
 VIM_TYPES: Mapping[str, str] = VIM_TYPE_OF_KIND
 VIM_CONNECTION_PARAM = "vimConnectionInfo"
 """GrantRequest.additionalParams key naming the VIM connection the VNFM will use."""
+CURRENT_FLAVOUR_PARAM = "currentFlavourId"
+"""GrantRequest.additionalParams key naming the flavour a CHANGE_FLAVOUR leaves (its flavourId
+is the new one), set by this project's VNFM: what the change removes is sized by it."""
 DEFAULT_VIM_CONNECTION_ID = "local"
 _MIB = 1 << 20
 
@@ -239,6 +244,22 @@ def vnfd_resources(vnfd: Vnfd, flavour_id: str | None) -> VnfdResources:
         ),
         instantiation_levels=levels,
     )
+
+
+def current_resources(vnfd: Vnfd, request: GrantRequest) -> VnfdResources:
+    """What the existing resources of ``vnfd`` are, for removals and updates.
+
+    A CHANGE_FLAVOUR that names the flavour it leaves (`CURRENT_FLAVOUR_PARAM`): that
+    flavour's; otherwise every flavour's, each VDU at its largest.
+    """
+    named = (request.additionalParams or {}).get(CURRENT_FLAVOUR_PARAM)
+    if (
+        request.operation is GrantedLcmOperationType.CHANGE_FLAVOUR
+        and isinstance(named, str)
+        and named in vnfd.flavour_ids
+    ):
+        return vnfd_resources(vnfd, named)
+    return vnfd_resources(vnfd, None)
 
 
 def _check_definition(definition: ResourceDefinition, vnfd: VnfdResources, role: str) -> None:

@@ -19,7 +19,6 @@ from descriptors.vnfd import Vnfd
 from nfvo.nsd.models import NsdRow
 from nfvo.nslcm.models import NsInstanceRow
 from nfvo.nslcm.requests import (
-    CHECKED_UPDATE_TYPES,
     SUPPORTED_UPDATE_TYPES,
     UPDATE_TYPES,
     HealNsRequest,
@@ -246,7 +245,7 @@ def _count(ns: NsInstanceRow, profile_id: str) -> int:
 def check_update(ns: NsInstanceRow, nsd: Nsd, body: UpdateNsRequest, vnfd_of: VnfdOf) -> None:
     if body.updateType not in UPDATE_TYPES:
         raise _unprocessable(f"updateType: {body.updateType!r} is not an UpdateNsRequest type")
-    if body.updateType not in (*SUPPORTED_UPDATE_TYPES, *CHECKED_UPDATE_TYPES):
+    if body.updateType not in SUPPORTED_UPDATE_TYPES:
         raise _unprocessable(
             f"updateType: {body.updateType} is not supported by this NFVO (it supports "
             f"{', '.join(SUPPORTED_UPDATE_TYPES)})"
@@ -292,9 +291,15 @@ def check_update(ns: NsInstanceRow, nsd: Nsd, body: UpdateNsRequest, vnfd_of: Vn
         return
     if not body.changeVnfFlavourData:
         raise _unprocessable("changeVnfFlavourData: required for updateType CHANGE_VNF_DF")
+    changed: set[str] = set()
     for i, change in enumerate(body.changeVnfFlavourData):
         field = f"changeVnfFlavourData[{i}]"
         vnf = _check_vnf(ns, change.vnfInstanceId, f"{field}.vnfInstanceId")
+        if change.vnfInstanceId in changed:
+            raise _unprocessable(
+                f"{field}.vnfInstanceId: VNF instance {change.vnfInstanceId} is given twice"
+            )
+        changed.add(change.vnfInstanceId)
         vnfd_id = str(vnf.get("vnfdId"))
         try:
             vnfd = vnfd_of(vnfd_id)
@@ -308,9 +313,18 @@ def check_update(ns: NsInstanceRow, nsd: Nsd, body: UpdateNsRequest, vnfd_of: Vn
                 f"{field}.newFlavourId: VNFD {vnfd_id} has no deployment flavour "
                 f"{change.newFlavourId!r} (it has: {', '.join(vnfd.flavour_ids)})"
             )
-    # The request is valid, but the VNFM has no ChangeVnfFlavour operation to carry it out
-    # (vnfm/: no CHANGE_FLAVOUR task); refused now rather than failed by the engine.
-    raise _unprocessable(
-        "updateType: CHANGE_VNF_DF is not supported yet: the VNFM offers no change of "
-        "VNF deployment flavour"
-    )
+        info = vnf.get("instantiatedVnfInfo")
+        running = info.get("flavourId") if isinstance(info, dict) else None
+        if change.newFlavourId == running:
+            raise _unprocessable(
+                f"{field}.newFlavourId: VNF instance {change.vnfInstanceId} runs flavour "
+                f"{running} already"
+            )
+        level_id = change.instantiationLevelId
+        levels = [level.id for level in vnfd.flavour(change.newFlavourId).instantiation_levels]
+        if level_id is not None and level_id not in levels:
+            raise _unprocessable(
+                f"{field}.instantiationLevelId: flavour {change.newFlavourId} of VNFD "
+                f"{vnfd_id} has no instantiation level {level_id!r} "
+                f"(it has: {', '.join(levels) or 'none'})"
+            )

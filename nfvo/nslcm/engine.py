@@ -21,7 +21,8 @@ the NS virtual links are deleted. TERMINATE goes through the VNFs in reverse dep
 order, then deletes the NS virtual links.
 
 SCALE (SCALE_VNF and SCALE_NS by steps or to a level), HEAL (healVnfData) and UPDATE
-(REMOVE_VNF) map to VNF operations; see `_scale`, `_heal`, `_update`.
+(REMOVE_VNF: terminate and delete; CHANGE_VNF_DF: the VNFM's ChangeVnfFlavour; ADD_VNF:
+the NS record only) map to VNF operations; see `_scale`, `_heal`, `_update`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from nfvo.vnfpkgm.models import VnfPackageRow
 from vim_adapters.interface import NetworkSpec, Ownership, VimAdapter
 from vnfm.operation import Cancelled, ExecutionError
 from vnfm.schemas import (
+    ChangeVnfFlavourRequest,
     HealVnfRequest,
     InstantiateVnfRequest,
     LcmOperationStateType,
@@ -909,10 +911,44 @@ class Engine:
                 ns.vnf_instances = [*ns.vnf_instances, *added]
 
             return add
-        # CHANGE_VNF_DF needs the VNFM's ChangeVnfFlavour, which this VNFM does not offer.
-        raise ExecutionError(
-            f"updateType {kind}: changing a VNF's flavour is not supported by the VNFM", status=501
-        )
+        if kind == "CHANGE_VNF_DF":
+            return self._change_vnf_flavours(run)
+        raise ExecutionError(f"updateType {kind}: not supported", status=422)
+
+    def _change_vnf_flavours(self, run: _Run) -> Callable[[NsInstanceRow], None]:
+        """CHANGE_VNF_DF: each VNF's ChangeVnfFlavour on the VNFM, one after the other.
+
+        Each is one recorded VNF step (`_vnf_op`), so a retry waits for (or retries) the
+        VNFM operation it started instead of starting another; the NS instance's VNF records
+        are read again from the VNFM once all are done.
+        """
+        vnfm = self.deps.vnfm
+        members = {str(vnf.get("id")): vnf for vnf in run.ns_vnfs}
+        for i, data in enumerate(run.params.get("changeVnfFlavourData") or ()):
+            vnf_id = str(data["vnfInstanceId"])
+            request = ChangeVnfFlavourRequest.model_validate(
+                {key: value for key, value in data.items() if key != "vnfInstanceId"}
+            )
+            self._vnf_op(run, f"change-df-{i}", partial(vnfm.change_flavour, vnf_id, request))
+            try:
+                instance = vnfm.get_vnf_instance(vnf_id)
+            except VnfmError as exc:
+                raise ExecutionError(f"VNF instance {vnf_id}: {exc}", retryable=True) from None
+            vnf = members.get(vnf_id, {})
+            run.add_change(
+                "affectedVnfs",
+                {
+                    "vnfInstanceId": vnf_id,
+                    "vnfdId": instance.vnfdId,
+                    "vnfProfileId": str(vnf.get("vnfProfileId")),
+                    "vnfName": instance.vnfInstanceName or vnf_id,
+                    "changeType": "CHANGE_FLAVOUR",
+                    "changeResult": "COMPLETED",
+                    "changedExtConnectivity": _ext_connectivity(instance),
+                },
+            )
+            run.save()
+        return self._refresh(run)
 
 
 def _levels_step(vnf_key: str) -> str:

@@ -239,18 +239,15 @@ UPDATE_TYPES = (
     "CREATE_NS_VIRTUAL_LINK",
     "DELETE_NS_VIRTUAL_LINK",
 )
-SUPPORTED_UPDATE_TYPES = ("ADD_VNF", "REMOVE_VNF")
-# Checked like a supported one, then refused: the VNFM cannot change a VNF's flavour yet.
-CHECKED_UPDATE_TYPES = ("CHANGE_VNF_DF",)
+SUPPORTED_UPDATE_TYPES = ("ADD_VNF", "REMOVE_VNF", "CHANGE_VNF_DF")
 
 
 class UpdateNsRequest(EtsiModel):
     """Body of POST /ns_instances/{id}/update (SOL005 6.5.2.12).
 
-    ADD_VNF (addVnfInstance) and REMOVE_VNF (removeVnfInstanceId) are supported;
-    CHANGE_VNF_DF (changeVnfFlavourData) is checked, then refused (see checks.py); the data
-    of the other update types are accepted as opaque JSON so the refusal names the
-    updateType.
+    ADD_VNF (addVnfInstance), REMOVE_VNF (removeVnfInstanceId) and CHANGE_VNF_DF
+    (changeVnfFlavourData) are supported; the data of the other update types are accepted
+    as opaque JSON so the refusal names the updateType.
     """
 
     model_config = EtsiModel.model_config | {"extra": "allow"}

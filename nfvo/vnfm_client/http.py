@@ -70,6 +70,7 @@ _TASK_PATHS: dict[LcmOperationType, str] = {
     LcmOperationType.TERMINATE: "terminate",
     LcmOperationType.OPERATE: "operate",
     LcmOperationType.CHANGE_EXT_CONN: "change_ext_conn",
+    LcmOperationType.CHANGE_FLAVOUR: "change_flavour",
 }
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "DELETE"})

@@ -46,6 +46,7 @@ from vnfm.opocc_views import op_occ_view
 from vnfm.schemas import (
     CancelModeType,
     ChangeExtVnfConnectivityRequest,
+    ChangeVnfFlavourRequest,
     CreateVnfRequest,
     InstantiateVnfRequest,
     LccnSubscriptionRequest,
@@ -204,6 +205,10 @@ class InProcessVnfmClient(VnfmClient):
                 lcm_requests.check_vim(self.instances, self.vims, instance_id, request)
             if isinstance(request, ChangeExtVnfConnectivityRequest):
                 row = lcm_requests.start_change_ext_conn(
+                    self.instances, self.occurrences, self.dispatch, instance_id, request
+                )
+            elif isinstance(request, ChangeVnfFlavourRequest):
+                row = lcm_requests.start_change_flavour(
                     self.instances, self.occurrences, self.dispatch, instance_id, request
                 )
             else:

@@ -43,6 +43,7 @@ from sol013.problem import ProblemDetails
 from vnfm.schemas import (
     CancelModeType,
     ChangeExtVnfConnectivityRequest,
+    ChangeVnfFlavourRequest,
     HealVnfRequest,
     InstantiateVnfRequest,
     LccnSubscriptionRequest,
@@ -179,6 +180,9 @@ class VnfmClient(ABC):
 
     def change_ext_conn(self, instance_id: str, request: ChangeExtVnfConnectivityRequest) -> str:
         return self._task(instance_id, LcmOperationType.CHANGE_EXT_CONN, request)
+
+    def change_flavour(self, instance_id: str, request: ChangeVnfFlavourRequest) -> str:
+        return self._task(instance_id, LcmOperationType.CHANGE_FLAVOUR, request)
 
     def _task(self, instance_id: str, operation: LcmOperationType, request: BaseModel) -> str:
         self._watch_instance(instance_id)

@@ -314,17 +314,38 @@ def test_update_refusals(lab: NsLab) -> None:
 
 
 def test_change_vnf_flavour_checks_the_vnfd(lab: NsLab, nat_package: dict[str, Any]) -> None:
-    record = {**nat_record("hn-vnf-1"), "vnfdId": nat_package["vnfdId"]}
+    record = {
+        **nat_record("hn-vnf-1"),
+        "vnfdId": nat_package["vnfdId"],
+        "instantiatedVnfInfo": {"flavourId": "default", "vnfState": "STARTED"},
+    }
     ns_id = lab.instantiated([record])
-    change = {"vnfInstanceId": "hn-vnf-1", "newFlavourId": "huge"}
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"newFlavourId": "huge"}, "changeVnfFlavourData[0].newFlavourId", "default, large"),
+        ({"newFlavourId": "default"}, "changeVnfFlavourData[0].newFlavourId", "already"),
+        (
+            {"newFlavourId": "large", "instantiationLevelId": "small"},
+            "changeVnfFlavourData[0].instantiationLevelId",
+            "medium",
+        ),
+    ]
+    for change, field, words in cases:
+        data = [{"vnfInstanceId": "hn-vnf-1", **change}]
+        body = {"updateType": "CHANGE_VNF_DF", "changeVnfFlavourData": data}
+        detail = _refused(lab, ns_id, "update", body, 422)
+        assert detail.startswith(f"{field}:") and words in detail, detail
+    twice = [{"vnfInstanceId": "hn-vnf-1", "newFlavourId": "large"}] * 2
     detail = _refused(
-        lab, ns_id, "update", {"updateType": "CHANGE_VNF_DF", "changeVnfFlavourData": [change]}, 422
+        lab, ns_id, "update", {"updateType": "CHANGE_VNF_DF", "changeVnfFlavourData": twice}, 422
     )
-    assert detail.startswith("changeVnfFlavourData[0].newFlavourId:") and "default" in detail
+    assert detail.startswith("changeVnfFlavourData[1].vnfInstanceId:") and "twice" in detail
+
+    # A valid change starts the NS operation (the VNFM's ChangeVnfFlavour carries it out).
     body = {
         "updateType": "CHANGE_VNF_DF",
-        "changeVnfFlavourData": [{"vnfInstanceId": "hn-vnf-1", "newFlavourId": "default"}],
+        "changeVnfFlavourData": [{"vnfInstanceId": "hn-vnf-1", "newFlavourId": "large"}],
     }
-    # Valid, but the VNFM cannot change a VNF's flavour: refused rather than failed later.
-    detail = _refused(lab, ns_id, "update", body, 422)
-    assert detail.startswith("updateType:") and "CHANGE_VNF_DF" in detail
+    op_id = lab.task(ns_id, "update", body)
+    occ = lab.occ(op_id)
+    assert occ["lcmOperationType"] == "UPDATE" and occ["operationParams"] == body
+    assert lab.dispatched.calls == [(op_id, "run")]

@@ -13,29 +13,28 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import PKGS, Nfvo
-from tests.api.test_vnflcm_tasks import INSTANCES, LCM_DEFS, OP_OCCS, SMALL, TASK_LINKS, Lab
+from tests.api.conftest import Nfvo
+from tests.api.test_vnflcm_tasks import (
+    INSTANCES,
+    LCM_DEFS,
+    OP_OCCS,
+    SMALL,
+    TASK_LINKS,
+    Lab,
+    nat_lcm_lab,
+)
 from tests.support.etsi_schema import validate
-from tests.support.lcm_runner import LcmRunner
-from tests.support.local_vim import local_vim, next_cidr
+from tests.support.local_vim import next_cidr
 from vim_adapters.interface import Network, NetworkSpec, Ownership
 from vnfm import planner
-from vnfm.schemas import API_VERSION
 
 NS_OWNER = Ownership(vnf_instance_id="hA-ns")
 
 
 @pytest.fixture
 def lab(nfvo: Nfvo, sample_csars: dict[str, Path], tmp_path: Path) -> Iterator[Lab]:
-    admin = nfvo.client()
-    info = nfvo.onboard(admin, sample_csars["nat"])
-    admin.patch(f"{PKGS}/{info['id']}", json={"operationalState": "ENABLED"})
-    with local_vim(tmp_path / "vim") as vim:
-        runner = LcmRunner.for_app(nfvo.app, vim, nfvo.url)
-        nfvo.app.state.dispatch = runner
-        yield Lab(nfvo, vim, runner, nfvo.client("lcm", version=API_VERSION), str(info["vnfdId"]))
-        runner.join()
-        assert vim.leaks() == []
+    with nat_lcm_lab(nfvo, sample_csars, tmp_path) as made:
+        yield made
 
 
 def _link(link_id: str, network: Network, *cps: str) -> dict[str, Any]:

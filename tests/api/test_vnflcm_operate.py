@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import PKGS, Nfvo
+from tests.api.conftest import Nfvo
 from tests.api.test_vnflcm_tasks import (
     INSTANCES,
     LCM_NOTIFICATION_DEFS,
@@ -20,15 +20,13 @@ from tests.api.test_vnflcm_tasks import (
     SMALL,
     TASK_LINKS,
     Lab,
+    nat_lcm_lab,
 )
 from tests.support.callback_server import running_consumer
 from tests.support.etsi_schema import validate
-from tests.support.lcm_runner import LcmRunner
-from tests.support.local_vim import local_vim
 from vim_adapters.local import netns, processes
 from vim_adapters.local.adapter import LocalVim
 from vnfm import planner
-from vnfm.schemas import API_VERSION
 
 STOP = {"changeStateTo": "STOPPED", "stopType": "GRACEFUL", "gracefulStopTimeout": 5}
 START = {"changeStateTo": "STARTED"}
@@ -36,15 +34,8 @@ START = {"changeStateTo": "STARTED"}
 
 @pytest.fixture
 def lab(nfvo: Nfvo, sample_csars: dict[str, Path], tmp_path: Path) -> Iterator[Lab]:
-    admin = nfvo.client()
-    info = nfvo.onboard(admin, sample_csars["nat"])
-    admin.patch(f"{PKGS}/{info['id']}", json={"operationalState": "ENABLED"})
-    with local_vim(tmp_path / "vim") as vim:
-        runner = LcmRunner.for_app(nfvo.app, vim, nfvo.url)
-        nfvo.app.state.dispatch = runner
-        yield Lab(nfvo, vim, runner, nfvo.client("lcm", version=API_VERSION), str(info["vnfdId"]))
-        runner.join()
-        assert vim.leaks() == []
+    with nat_lcm_lab(nfvo, sample_csars, tmp_path) as made:
+        yield made
 
 
 def _namespaces(vim: LocalVim, instance_id: str) -> list[str]:

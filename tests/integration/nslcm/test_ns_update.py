@@ -1,6 +1,7 @@
 """UPDATE of an NS instance with real LCM workers on a local VIM: ADD_VNF takes an existing
 VNF instance into the NS, REMOVE_VNF terminates and deletes one; both keep the VNF profile's
-instance bounds (422 otherwise, with nothing started).
+instance bounds (422 otherwise, with nothing started). CHANGE_VNF_DF moves the NAT to its
+flavour `large` through the VNFM's ChangeVnfFlavour.
 
 The NSD is the sample edge-gateway with its NAT profile allowing 1 to 2 instances; the NAT
 package is the runnable variant (its VDUs are plain HTTP servers), since no traffic flows.
@@ -17,6 +18,7 @@ import pytest
 from tests.support.celery_worker import NAT_VNFD_ID, LcmLab
 from tests.support.local_vim import name_prefix
 from tests.support.ns_lab import NsApi, edge_gateway_variant, onboard_nsd, single_nat_lab
+from vnfm import planner
 
 INSTANTIATE = {"nsFlavourId": "default", "nsInstantiationLevelId": "small"}
 
@@ -100,4 +102,47 @@ def test_add_and_remove_vnf_instances_within_the_profile_bounds(lab: LcmLab, api
     done = api.wait(api.task(ns_id, "terminate", {}), "COMPLETED", "FAILED_TEMP")
     assert done["operationState"] == "COMPLETED", done.get("error")
     assert lab.vim.list_owned(ns_id) == [] and lab.vim.list_owned(original) == []
+    assert lab.vim.leaks() == []
+
+
+def _fastpath(lab: LcmLab, vnf_id: str) -> tuple[float, int, int]:
+    unit = lab.vim.get_unit(planner.unit_name(vnf_id, "nat_fastpath"))
+    assert unit is not None and unit.ready, unit
+    return unit.spec.cpu, unit.spec.memory_mib, len(unit.replicas)
+
+
+def test_change_the_nat_to_flavour_large(lab: LcmLab, api: NsApi) -> None:
+    ns_id = api.create("hu-change-df")
+    done = api.wait(api.task(ns_id, "instantiate", INSTANTIATE), "COMPLETED", "FAILED_TEMP")
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    (vnf,) = api.ns(ns_id)["vnfInstance"]
+    nat = str(vnf["id"])
+    assert vnf["instantiatedVnfInfo"]["flavourId"] == "default"
+    assert _fastpath(lab, nat) == (2.0, 1024, 1)
+
+    change = {
+        "updateType": "CHANGE_VNF_DF",
+        "changeVnfFlavourData": [{"vnfInstanceId": nat, "newFlavourId": "large"}],
+    }
+    done = _update(api, ns_id, change)
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    (affected,) = done["resourceChanges"]["affectedVnfs"]
+    assert (affected["vnfInstanceId"], affected["changeType"]) == (nat, "CHANGE_FLAVOUR")
+    assert affected["vnfProfileId"] == "nat" and affected["changeResult"] == "COMPLETED"
+    # The NS instance's record and the VNFM agree: flavour large at its default level.
+    (vnf,) = api.ns(ns_id)["vnfInstance"]
+    assert vnf["instantiatedVnfInfo"]["flavourId"] == "large"
+    assert lab.instance(nat)["instantiatedVnfInfo"]["flavourId"] == "large"
+    assert _fastpath(lab, nat) == (4.0, 2048, 2)
+    ops = lab.http.get("/vnflcm/v2/vnf_lcm_op_occs", params={"filter": f"(eq,vnfInstanceId,{nat})"})
+    assert "CHANGE_FLAVOUR" in {op["operation"] for op in ops.json()}
+
+    # The same flavour again is refused before anything starts.
+    refused = api.http.post(f"/nslcm/v2/ns_instances/{ns_id}/update", json=change)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"].startswith("changeVnfFlavourData[0].newFlavourId:")
+
+    done = api.wait(api.task(ns_id, "terminate", {}), "COMPLETED", "FAILED_TEMP")
+    assert done["operationState"] == "COMPLETED", done.get("error")
+    assert lab.vim.list_owned(ns_id) == [] and lab.vim.list_owned(nat) == []
     assert lab.vim.leaks() == []

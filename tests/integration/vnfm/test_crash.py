@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,15 +32,22 @@ LEASE_SECONDS = 3.0
 RECOVERY_TIMEOUT = 6 * LEASE_SECONDS + 10
 
 
-@pytest.fixture
-def lab(redis: RedisServer, tmp_path: Path) -> Iterator[LcmLab]:
+@contextmanager
+def short_lease_lab(redis: RedisServer, tmp_path: Path, prefix: str) -> Iterator[LcmLab]:
+    """A lab on Redis whose workers lose a lease within seconds of being killed."""
     with lcm_lab(
         tmp_path,
         broker_url=redis.url,
         lease_seconds=LEASE_SECONDS,
         ready_timeout=20,
-        vim_prefix=name_prefix("hb"),
+        vim_prefix=name_prefix(prefix),
     ) as made:
+        yield made
+
+
+@pytest.fixture
+def lab(redis: RedisServer, tmp_path: Path) -> Iterator[LcmLab]:
+    with short_lease_lab(redis, tmp_path, "hb") as made:
         yield made
 
 

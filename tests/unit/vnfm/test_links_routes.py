@@ -1,7 +1,7 @@
 """Every link a VnfInstance or VnfLcmOpOcc advertises resolves to a route the NFVO serves.
 
 The routes are those of the real app (`nfvo.app.create_app`, assembled but not started), so
-a link to a task nobody implemented (e.g. changeFlavour) or a route that is not registered
+a link to a task nobody implemented (e.g. changeCurrentVnfPkg) or a route that is not registered
 fails here.
 """
 
@@ -69,8 +69,8 @@ def _instance(state: InstantiationState) -> VnfInstanceRow:
 def test_the_check_finds_a_task_without_a_route(app: FastAPI) -> None:
     href = f"{BASE}/vnflcm/v2/vnf_instances/x"
     assert _unresolved(app, {"self": {"href": href}}) == []
-    assert _unresolved(app, {"changeFlavour": {"href": f"{href}/change_flavour"}}) == [
-        f"changeFlavour -> {href}/change_flavour"
+    assert _unresolved(app, {"changeCurrentVnfPkg": {"href": f"{href}/change_vnfpkg"}}) == [
+        f"changeCurrentVnfPkg -> {href}/change_vnfpkg"
     ]
 
 
@@ -82,7 +82,9 @@ def test_instance_links_resolve(app: FastAPI, state: InstantiationState) -> None
     if state == InstantiationState.NOT_INSTANTIATED:
         assert set(links) == {"self", "instantiate"}
     else:
-        assert {"terminate", "scale", "heal", "operate", "changeExtConn"} <= set(links)
+        assert {"terminate", "scale", "heal", "operate", "changeExtConn", "changeFlavour"} <= set(
+            links
+        )
 
 
 @pytest.mark.parametrize("operation", list(LcmOperationType))

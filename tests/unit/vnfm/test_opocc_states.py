@@ -144,7 +144,7 @@ def test_no_event_leaves_a_final_state() -> None:
 
 
 def test_rollback_supported_set() -> None:
-    assert sorted(ROLLBACK_SUPPORTED) == ["INSTANTIATE"]
+    assert sorted(ROLLBACK_SUPPORTED) == ["CHANGE_FLAVOUR", "INSTANTIATE"]
     assert ROLLBACK_SUPPORTED.issubset(LCM_OPERATION_TYPES)
 
 
@@ -157,7 +157,8 @@ def test_rollback_not_supported(operation: str, current: OpState) -> None:
     assert info.value.status == 404
     assert isinstance(info.value, TransitionRefused)
     assert info.value.detail == (
-        f"rollback is not supported for {operation} operations; it is for INSTANTIATE"
+        f"rollback is not supported for {operation} operations; "
+        "it is for CHANGE_FLAVOUR and INSTANTIATE"
     )
 
 
@@ -197,7 +198,7 @@ def test_accepts_plain_strings() -> None:
 def expected_tasks(state: OpState, operation: str) -> set[str]:
     if state is S.FAILED_TEMP:
         tasks = {"retry", "fail"}
-        if operation == "INSTANTIATE":
+        if operation in ("INSTANTIATE", "CHANGE_FLAVOUR"):
             tasks.add("rollback")
         return tasks
     if state in (S.STARTING, S.PROCESSING, S.ROLLING_BACK):
@@ -227,6 +228,7 @@ def test_allowed_tasks_examples() -> None:
     assert allowed_tasks(S.FAILED_TEMP, "INSTANTIATE") == {"retry", "rollback", "fail"}
     assert allowed_tasks(S.FAILED_TEMP, "TERMINATE") == {"retry", "fail"}
     assert allowed_tasks(S.FAILED_TEMP, "HEAL") == {"retry", "fail"}
+    assert allowed_tasks(S.FAILED_TEMP, "CHANGE_FLAVOUR") == {"retry", "rollback", "fail"}
     assert allowed_tasks(S.ROLLING_BACK, "INSTANTIATE") == {"cancel"}
     assert allowed_tasks(S.COMPLETED, "INSTANTIATE") == set()
 
