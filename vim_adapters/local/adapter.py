@@ -44,7 +44,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from vim_adapters.errors import (
@@ -71,6 +71,7 @@ from vim_adapters.interface import (
 from vim_adapters.local import bridges, cni, health, netns, processes
 from vim_adapters.local.state import (
     AttachmentRecord,
+    LocalState,
     NetworkRecord,
     ReplicaRecord,
     StateStore,
@@ -311,6 +312,9 @@ class LocalVim(VimAdapter):
                     if before and before.ips
                     else (cp.fixed_addresses[replica.index] if cp.fixed_addresses else None)
                 )
+                if fixed is None:
+                    # Not an address another replica is to get (`_reserved`).
+                    config = self._cni_config(network, reserved=_reserved(txn.state, cp.network))
                 result = cni.add(
                     config,
                     container_id=replica.netns,
@@ -394,8 +398,12 @@ class LocalVim(VimAdapter):
                 env[f"VNF_CP_{key}_ADDRESS"] = attachment.ips[0]
         return env
 
-    def _cni_config(self, network: NetworkRecord) -> dict[str, object]:
-        return cni.network_config(network.spec, bridge=network.bridge, ipam_dir=self.ipam_dir)
+    def _cni_config(
+        self, network: NetworkRecord, *, reserved: Collection[str] = ()
+    ) -> dict[str, object]:
+        return cni.network_config(
+            network.spec, bridge=network.bridge, ipam_dir=self.ipam_dir, reserved=reserved
+        )
 
     def _teardown(
         self, txn: Transaction, record: UnitRecord, replica: ReplicaRecord, *, keep: bool = False
@@ -860,6 +868,25 @@ class LocalVim(VimAdapter):
                 if pid not in recorded_pids:
                     problems.append(f"process {pid} in namespace {name} is not recorded")
         return problems
+
+
+def _reserved(state: LocalState, network: str) -> set[str]:
+    """Addresses on ``network`` that replicas are to get by name, never to be allocated.
+
+    The fixed addresses of every connection point on it, and the addresses rebuilt replicas
+    take back (`ReplicaRecord.reuse`): between the release of such an address and its
+    rebuild (longer after a crash) an allocation must not take it.
+    """
+    reserved: set[str] = set()
+    for record in state.units.values():
+        for cp in record.spec.connection_points:
+            if cp.network == network:
+                reserved.update(cp.fixed_addresses)
+        for replica in record.replicas:
+            for attachment in replica.reuse.values():
+                if attachment.network == network:
+                    reserved.update(ip.split("/")[0] for ip in attachment.ips)
+    return reserved
 
 
 def _still_valid(spec: UnitSpec, index: int, cp_name: str, attachment: AttachmentRecord) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any
 from vim_adapters.errors import VimConflict, VimError, VimFatalError, VimNotFound, VimRetryableError
 from vim_adapters.interface import NetworkSpec
 from vim_adapters.local import system
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 CNI_VERSION = "1.0.0"
 DEFAULT_CNI_PATH = Path("/usr/lib/cni")
@@ -44,8 +46,16 @@ class CniResult:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-def network_config(spec: NetworkSpec, *, bridge: str, ipam_dir: Path) -> dict[str, Any]:
-    """The `bridge` plugin configuration (with `host-local` IPAM) for a virtual link."""
+def network_config(
+    spec: NetworkSpec, *, bridge: str, ipam_dir: Path, reserved: Collection[str] = ()
+) -> dict[str, Any]:
+    """The `bridge` plugin configuration (with `host-local` IPAM) for a virtual link.
+
+    ``reserved``: addresses that connection points with fixed addresses (and rebuilt
+    replicas taking theirs back) will ask for. The configuration for an allocated address
+    leaves them out of host-local's ranges, so an allocation never takes one; the leases
+    are per network whatever the ranges, so the two configurations share them.
+    """
     subnet = ipaddress.ip_network(spec.cidr)
     # IPv4 loses the network and broadcast addresses; IPv6 only the subnet-router anycast.
     spare = 2 if subnet.version == 4 else 1
@@ -62,6 +72,26 @@ def network_config(spec: NetworkSpec, *, bridge: str, ipam_dir: Path) -> dict[st
         # although no one holds it on an isolated link. Naming the network address, which
         # lies outside the range anyway, keeps every host address assignable.
         gateway = subnet.network_address
+    runs = _free_runs(first, last, reserved)
+    if not runs:
+        raise VimFatalError(
+            f"network {spec.name}: every host address of {subnet} is reserved for fixed "
+            "addresses; none is left to allocate"
+        )
+    ranges = [
+        {"subnet": str(subnet), "rangeStart": str(a), "rangeEnd": str(b), "gateway": str(gateway)}
+        for a, b in runs
+    ]
+    # One range is written the plain way; several make one host-local range set.
+    ipam: dict[str, Any] = (
+        {"type": "host-local", **ranges[0]}
+        if len(ranges) == 1
+        else {
+            "type": "host-local",
+            "ranges": [ranges],
+        }
+    )
+    ipam["dataDir"] = str(ipam_dir)
     config: dict[str, Any] = {
         "cniVersion": CNI_VERSION,
         "name": spec.name,
@@ -70,20 +100,35 @@ def network_config(spec: NetworkSpec, *, bridge: str, ipam_dir: Path) -> dict[st
         "isGateway": spec.gateway is not None,
         "isDefaultGateway": False,
         "ipMasq": False,
-        "ipam": {
-            "type": "host-local",
-            "subnet": str(subnet),
-            "rangeStart": str(first),
-            "rangeEnd": str(last),
-            "gateway": str(gateway),
-            "dataDir": str(ipam_dir),
-        },
+        "ipam": ipam,
     }
     if spec.mtu is not None:
         config["mtu"] = spec.mtu
     if spec.vlan is not None:
         config["vlan"] = spec.vlan
     return config
+
+
+def _free_runs(
+    first: IpAddress, last: IpAddress, reserved: Collection[str]
+) -> list[tuple[IpAddress, IpAddress]]:
+    """The runs of addresses from ``first`` to ``last`` (one family) that are not reserved."""
+    family = type(first)
+    low, high = int(first), int(last)
+    taken = sorted(
+        {
+            int(address)
+            for address in map(ipaddress.ip_address, reserved)
+            if isinstance(address, family) and low <= int(address) <= high
+        }
+    )
+    runs: list[tuple[IpAddress, IpAddress]] = []
+    start = low
+    for address in [*taken, high + 1]:
+        if address > start:
+            runs.append((family(start), family(address - 1)))
+        start = address + 1
+    return runs
 
 
 def add(

@@ -263,3 +263,29 @@ def test_gateway_network_puts_the_gateway_on_the_bridge(scope: Scope, tmp_path: 
         bridges.delete(gated.bridge)
     assert cni.leases(gated.ipam_dir) == {}
     assert scope.leftovers() == []
+
+
+def test_reserved_addresses_are_left_out_of_the_ranges(tmp_path: Path) -> None:
+    spec = NetworkSpec(name="data", cidr="10.231.7.0/24")
+
+    def ipam(*reserved: str) -> dict[str, Any]:
+        config = cni.network_config(spec, bridge="tvbr", ipam_dir=tmp_path, reserved=reserved)
+        found: dict[str, Any] = config["ipam"]
+        return found
+
+    # Reserved addresses outside the host range (or of the other family) change nothing.
+    plain = ipam("10.231.8.1", "10.231.7.0", "2001:db8::1")
+    assert (plain["rangeStart"], plain["rangeEnd"]) == ("10.231.7.1", "10.231.7.254")
+    split = ipam("10.231.7.10", "10.231.7.1", "10.231.7.11")
+    assert "subnet" not in split and split["dataDir"] == str(tmp_path)
+    (range_set,) = split["ranges"]
+    assert [(r["rangeStart"], r["rangeEnd"]) for r in range_set] == [
+        ("10.231.7.2", "10.231.7.9"),
+        ("10.231.7.12", "10.231.7.254"),
+    ]
+    assert {r["subnet"] for r in range_set} == {"10.231.7.0/24"}
+    tiny = NetworkSpec(name="tiny", cidr="10.231.7.0/30")
+    with pytest.raises(VimFatalError, match="every host address"):
+        cni.network_config(
+            tiny, bridge="tvbr", ipam_dir=tmp_path, reserved=["10.231.7.1", "10.231.7.2"]
+        )

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.local_vim import leftovers, local_vim, next_cidr, serving
@@ -59,6 +60,7 @@ def _instantiate_in_another_process(vim: LocalVim, specs: list[object]) -> None:
     """What a MANO service would do before it stops: make everything, wait, exit."""
     script = """
 import json, sys
+from collections.abc import Sequence
 from pathlib import Path
 from vim_adapters.interface import NetworkSpec, Ownership, UnitSpec
 from vim_adapters.local.adapter import LocalVim
@@ -216,6 +218,42 @@ def test_refuses_without_root(tmp_path: Path) -> None:
     assert "needs root" in result.stdout
     assert result.stdout.count("\n") == 1
     assert not (tmp_path / "state").exists()
+
+
+def test_fixed_and_allocated_addresses_on_one_network(tmp_path: Path) -> None:
+    """An allocated address never takes one a connection point has fixed, also on a rebuild."""
+    with local_vim(tmp_path / "vim") as vim:
+        link = NetworkSpec(name="data", cidr=next_cidr())
+        base = link.cidr.split("/")[0].rsplit(".", 1)[0]
+        # host-local hands out addresses in order, from .1: without the reservation the
+        # first replica's allocated data1 would take .2, the second replica's fixed one.
+        fixed = tuple(f"{base}.{n}" for n in (2, 3, 4))
+        unit = UnitSpec(
+            name="mixed",
+            replicas=3,
+            processes=(serving(8080),),
+            connection_points=(
+                ConnectionPointSpec(name="data0", network="data", fixed_addresses=fixed),
+                ConnectionPointSpec(name="data1", network="data"),
+            ),
+            health_check=HealthCheck(tcp_port=8080),
+        )
+        vim.ensure_network(link, OWNER)
+        vim.ensure_unit(unit, OWNER)
+        done = vim.wait_ready("mixed", timeout=60)
+
+        def addresses(replicas: Sequence[Replica], cp: str) -> list[str]:
+            return [a.ip for r in replicas for a in r.addresses if a.connection_point == cp]
+
+        assert addresses(done.replicas, "data0") == list(fixed)
+        allocated = addresses(done.replicas, "data1")
+        assert len(set(allocated)) == 3 and not set(allocated) & set(fixed)
+        # Every replica rebuilt (update): each gets its addresses back.
+        vim.update_unit(unit.model_copy(update={"config_files": {"v": "2"}}))
+        rebuilt = vim.wait_ready("mixed", timeout=60)
+        assert addresses(rebuilt.replicas, "data0") == list(fixed)
+        assert addresses(rebuilt.replicas, "data1") == allocated
+        assert vim.leaks() == []
 
 
 def test_crash_while_creating_then_repeat(tmp_path: Path) -> None:

@@ -57,9 +57,8 @@ def _nat(lab: LcmLab, tmp_path: Path) -> str:
 def _waiting_for_a_replaced_replica(lab: LcmLab, nat: str, op_id: str) -> bool:
     """A replica the change replaced is built and running, not ready yet: the worker waits.
 
-    The kill lands between two replacements, not inside the making of a replica's network
-    attachments (a kill there can leave an address lease behind that the local VIM does not
-    clean up yet; see the report of this change).
+    The kill lands between two replacements (tests/integration/local_vim covers kills while
+    replicas are made).
     """
     replaced = {
         r.name
