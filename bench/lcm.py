@@ -255,6 +255,60 @@ class Timed:
     total: float  # POST to the first GET showing COMPLETED
 
 
+def start_nfvo(
+    stack: contextlib.ExitStack,
+    work: Path,
+    *,
+    prefix: str,
+    broker_url: str,
+    scopes: list[str],
+    workers: int,
+    worker_name: str,
+) -> Api:
+    """The NFVO service and its LCM workers on ``work``, stopped by ``stack``.
+
+    Returns an Api with a token of the "bench" client (``scopes``).
+    """
+    data = work / "data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The service process gets these settings (start_service passes them on); the
+    # rest of its environment is what is not a setting.
+    settings = Settings(
+        data_dir=data,
+        database_url=f"sqlite:///{data / 'nfvo.db'}",
+        local_vim_state_dir=work / "vim",
+        local_vim_prefix=prefix,
+        public_url=url,
+    )
+    secret = create_api_client("bench", scopes, settings=settings)
+    env = {"NFVO_BROKER_URL": broker_url, "NFVO_LCM_LEASE_SECONDS": "30"}
+    with patched_environ(env):
+        service = start_service(settings, port, work / "nfvo.log")
+    stack.callback(_stop, service)
+    try:
+        wait_ready(url, service)
+    except Exception:
+        print((work / "nfvo.log").read_text()[-4000:], file=sys.stderr)
+        raise
+    running: list[Worker] = []
+    for i in range(workers):
+        worker = start_worker(
+            {**service_env(settings), **env}, work / f"worker{i}.log", f"{worker_name}{i}"
+        )
+        running.append(worker)
+        stack.callback(_stop, worker.proc)
+    token = httpx.post(
+        f"{url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=("bench", secret),
+        timeout=HTTP_TIMEOUT,
+    ).json()["access_token"]
+    api = Api(url, token, running)
+    stack.callback(api.close)
+    return api
+
+
 class Api:
     def __init__(self, url: str, token: str, workers: list[Worker]) -> None:
         self.url = url
@@ -536,42 +590,15 @@ def main() -> None:
 
         vnfd_ids = {name: str(uuid.uuid4()) for name in PACKAGES}
         csars = {name: runnable_csar(name, work, vnfd_ids[name]) for name in PACKAGES}
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        # The service process gets these settings (start_service passes them on); the
-        # rest of its environment is what is not a setting.
-        settings = Settings(
-            data_dir=data,
-            database_url=f"sqlite:///{data / 'nfvo.db'}",
-            local_vim_state_dir=vim_state,
-            local_vim_prefix=prefix,
-            public_url=url,
+        api = start_nfvo(
+            stack,
+            work,
+            prefix=prefix,
+            broker_url=broker_url,
+            scopes=["vnfpkgm:v2:all", "vnflcm:v2:all"],
+            workers=args.workers,
+            worker_name="bench",
         )
-        secret = create_api_client("bench", ["vnfpkgm:v2:all", "vnflcm:v2:all"], settings=settings)
-        env = {"NFVO_BROKER_URL": broker_url, "NFVO_LCM_LEASE_SECONDS": "30"}
-        with patched_environ(env):
-            service = start_service(settings, port, work / "nfvo.log")
-        stack.callback(_stop, service)
-        try:
-            wait_ready(url, service)
-        except Exception:
-            print((work / "nfvo.log").read_text()[-4000:], file=sys.stderr)
-            raise
-        workers: list[Worker] = []
-        for i in range(args.workers):
-            worker = start_worker(
-                {**service_env(settings), **env}, work / f"worker{i}.log", f"bench{i}"
-            )
-            workers.append(worker)
-            stack.callback(_stop, worker.proc)
-        token = httpx.post(
-            f"{url}/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            auth=("bench", secret),
-            timeout=HTTP_TIMEOUT,
-        ).json()["access_token"]
-        api = Api(url, token, workers)
-        stack.callback(api.close)
         for csar in csars.values():
             api.onboard(csar)
         results = measure(api, vnfd_ids, args.runs, args.concurrent, args.workers)

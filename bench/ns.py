@@ -45,32 +45,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.lcm import (  # noqa: E402
-    HTTP_TIMEOUT,
     OP_OCCS,
     POLL,
     Api,
     LcmError,
     Worker,
-    _stop,
     machine,
     ms,
-    patched_environ,
     private_redis,
     remove_vim_leftovers,
-    start_worker,
+    start_nfvo,
 )
 from descriptors.build import build_csar  # noqa: E402
-from nfvo.admin import create_api_client  # noqa: E402
 from nfvo.nsd.schemas import API_VERSION as NSD_VERSION  # noqa: E402
 from nfvo.nslcm.schemas import API_VERSION as NSLCM_VERSION  # noqa: E402
-from nfvo.process import free_port, service_env, start_service, wait_ready  # noqa: E402
-from nfvo.settings import Settings  # noqa: E402
 
 NAT_PACKAGE = REPO / "descriptors" / "packages" / "nat"
 EDGE_GATEWAY = REPO / "descriptors" / "nsds" / "edge-gateway"
@@ -255,50 +247,24 @@ def stack_of_services(
     work: Path, prefix: str, workers: int
 ) -> Iterator[tuple[NsApi, list[Worker], list[str]]]:
     """The NFVO, its workers and a broker; on exit, everything stopped and the VIM swept."""
-    data = work / "data"
     vim_state = work / "vim"
     vim_state.mkdir()
     leftovers: list[str] = []
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: leftovers.extend(remove_vim_leftovers(vim_state, prefix)))
         broker_url = stack.enter_context(private_redis(work))
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        settings = Settings(
-            data_dir=data,
-            database_url=f"sqlite:///{data / 'nfvo.db'}",
-            local_vim_state_dir=vim_state,
-            local_vim_prefix=prefix,
-            public_url=url,
+        api = start_nfvo(
+            stack,
+            work,
+            prefix=prefix,
+            broker_url=broker_url,
+            scopes=SCOPES,
+            workers=workers,
+            worker_name="nsbench",
         )
-        secret = create_api_client("bench", SCOPES, settings=settings)
-        env = {"NFVO_BROKER_URL": broker_url, "NFVO_LCM_LEASE_SECONDS": "30"}
-        with patched_environ(env):
-            service = start_service(settings, port, work / "nfvo.log")
-        stack.callback(_stop, service)
-        try:
-            wait_ready(url, service)
-        except Exception:
-            print((work / "nfvo.log").read_text()[-4000:], file=sys.stderr)
-            raise
-        running: list[Worker] = []
-        for i in range(workers):
-            worker = start_worker(
-                {**service_env(settings), **env}, work / f"worker{i}.log", f"nsbench{i}"
-            )
-            running.append(worker)
-            stack.callback(_stop, worker.proc)
-        token = httpx.post(
-            f"{url}/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            auth=("bench", secret),
-            timeout=HTTP_TIMEOUT,
-        ).json()["access_token"]
-        api = Api(url, token, running)
-        stack.callback(api.close)
         ns = NsApi(api)
         stack.callback(ns.close)
-        yield ns, running, leftovers
+        yield ns, api.workers, leftovers
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -95,7 +96,7 @@ def lock_row(session: Session, table: type[object], row_id: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-class OccurrenceStore(Generic[RowT]):
+class OccurrenceStore(ABC, Generic[RowT]):
     """The occurrences of one table: what does not depend on the interface they belong to.
 
     A subclass sets the class attributes below and implements ``_worker_lost``.
@@ -282,9 +283,9 @@ class OccurrenceStore(Generic[RowT]):
 
     # -- recovery --------------------------------------------------------------------------
 
+    @abstractmethod
     def _worker_lost(self, session: Session, row: RowT) -> None:
         """Settle an occurrence whose worker is gone (its lease is held by recovery)."""
-        raise NotImplementedError
 
     def recover(self) -> int:
         """Occurrences whose worker is gone, settled by ``_worker_lost``. Returns how many.
